@@ -1,0 +1,16 @@
+#pragma once
+#include "core/tensor.h"
+
+namespace anneal::autograd {
+
+// Runs backward from `outputs` (seeded with `grad_outputs`; an undefined seed means
+// ones, allowed only for one-element outputs) and accumulates into the .grad of leaves.
+void backward(const TensorList& outputs, const TensorList& grad_outputs = {}, bool retain_graph = false,
+              bool create_graph = false);
+
+// Returns d(outputs)/d(inputs) without touching any .grad. With allow_unused, inputs
+// not reached get an undefined tensor; otherwise that is an error.
+TensorList grad(const TensorList& outputs, const TensorList& inputs, const TensorList& grad_outputs = {},
+                std::optional<bool> retain_graph = {}, bool create_graph = false, bool allow_unused = false);
+
+}  // namespace anneal::autograd

@@ -1,0 +1,52 @@
+#include "kernels/backend.h"
+
+#include "core/error.h"
+#include "kernels/cpu/cpu_backend.h"
+#ifdef ANNEAL_WITH_CUDA
+#include "kernels/cuda/cuda_backend.h"
+#endif
+
+namespace anneal {
+
+int cuda_device_count() {
+#ifdef ANNEAL_WITH_CUDA
+  return cuda::device_count();
+#else
+  return 0;
+#endif
+}
+
+bool cuda_is_available() { return cuda_device_count() > 0; }
+
+static void check_cuda_device(Device d) {
+#ifdef ANNEAL_WITH_CUDA
+  int n = cuda::device_count();
+  ANNEAL_CHECK(n > 0, DeviceError, "cannot use ", d.str(), ": no CUDA device is available");
+  ANNEAL_CHECK(d.index >= 0 && d.index < n, DeviceError, "cannot use ", d.str(), ": only ", n,
+               " CUDA device(s) are available");
+#else
+  throw DeviceError(str("cannot use ", d.str(), ": anneal was built without CUDA support (configure with -DANNEAL_CUDA=ON)"));
+#endif
+}
+
+Backend& backend_for(Device d) {
+  if (d.is_cpu()) return cpu::cpu_backend();
+  check_cuda_device(d);
+#ifdef ANNEAL_WITH_CUDA
+  return cuda::backend(d.index);
+#else
+  throw DeviceError("unreachable");
+#endif
+}
+
+Allocator* allocator_for(Device d) {
+  if (d.is_cpu()) return cpu_allocator();
+  check_cuda_device(d);
+#ifdef ANNEAL_WITH_CUDA
+  return cuda::allocator(d.index);
+#else
+  throw DeviceError("unreachable");
+#endif
+}
+
+}  // namespace anneal

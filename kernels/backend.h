@@ -1,0 +1,83 @@
+#pragma once
+// The primitive kernels every device implements. Ops (ops/) do all checking,
+// broadcasting, promotion and allocation; a kernel receives tensors whose shapes and
+// dtypes already agree, and just computes. Most operators are compositions of these
+// and need no kernel of their own.
+#include <cstdint>
+
+#include "core/allocator.h"
+#include "core/tensor.h"
+
+namespace anneal {
+
+enum class UnaryOp : uint8_t {
+  Neg, Abs, Exp, Expm1, Log, Log1p, Sqrt, Rsqrt, Reciprocal, Square, Sin, Cos, Tanh, Sigmoid,
+  Relu, LeakyRelu /*a=slope*/, Gelu, GeluTanh, Silu, Softplus /*a=beta,b=threshold*/, Sign,
+  PowScalar /*a=exponent*/, Clamp /*a=lo,b=hi (NaN = none)*/, Floor, Ceil, Round, Erf, LogicalNot,
+  IsNan
+};
+struct UnaryParams {
+  double a = 0, b = 0;
+};
+enum class BinaryOp : uint8_t {
+  Add, Sub, Mul, Div, Pow, Maximum, Minimum, Atan2,
+  Eq, Ne, Lt, Le, Gt, Ge, LogicalAnd, LogicalOr  // these write bool
+};
+inline bool is_comparison(BinaryOp op) { return op >= BinaryOp::Eq; }
+enum class ReduceOp : uint8_t { Sum, Prod, Max, Min, ArgMax, ArgMin, All, Any };
+
+struct Conv2dGeometry {
+  int64_t kh, kw, sh, sw, ph, pw, dh, dw;
+  int64_t out_h(int64_t h) const { return (h + 2 * ph - dh * (kh - 1) - 1) / sh + 1; }
+  int64_t out_w(int64_t w) const { return (w + 2 * pw - dw * (kw - 1) - 1) / sw + 1; }
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual DeviceType device_type() const = 0;
+
+  virtual void fill(const Tensor& out, Scalar value) = 0;
+  // dst[i] = src[i] with dtype conversion; same shape, same device, any strides.
+  virtual void copy(const Tensor& dst, const Tensor& src) = 0;
+  // out[i] = op(in[i]); in and out share dtype and shape, any strides.
+  virtual void unary(UnaryOp op, const Tensor& in, const Tensor& out, UnaryParams p = {}) = 0;
+  // out[i] = op(a[i], b[i]); a and b share dtype; out is that dtype or bool for comparisons.
+  virtual void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) = 0;
+  // out[i] = cond[i] ? a[i] : b[i]; cond bool.
+  virtual void where(const Tensor& cond, const Tensor& a, const Tensor& b, const Tensor& out) = 0;
+  // in: contiguous [outer, r, inner]; out: contiguous [outer, inner] (int64 for Arg*,
+  // bool for All/Any, the input dtype otherwise).
+  virtual void reduce(ReduceOp op, const Tensor& in, const Tensor& out) = 0;
+  // out[b] = a[b] @ b[b]: a [B,M,K], b [B,K,N] each with unit stride along one of its
+  // last two dims; out contiguous [B,M,N].
+  virtual void bmm(const Tensor& a, const Tensor& b, const Tensor& out) = 0;
+  // out (contiguous) [i] = start + i * step
+  virtual void arange(const Tensor& out, double start, double step) = 0;
+  // Philox 4x32-10: element i takes lane i%4 of counter (offset + i/4) under key seed.
+  virtual void random_uniform(const Tensor& out, uint64_t seed, uint64_t offset, double lo, double hi) = 0;
+  virtual void random_normal(const Tensor& out, uint64_t seed, uint64_t offset, double mean, double std) = 0;
+  // Indexing along `dim`; index is int64 and every entry is checked (IndexError).
+  virtual void index_select(const Tensor& in, int64_t dim, const Tensor& index, const Tensor& out) = 0;
+  virtual void index_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src) = 0;
+  virtual void gather(const Tensor& in, int64_t dim, const Tensor& index, const Tensor& out) = 0;
+  virtual void scatter(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src, bool accumulate) = 0;
+  // Indices (int64, [n, ndim]) of the non-zero elements of a contiguous tensor.
+  virtual Tensor nonzero(const Tensor& in) = 0;
+  // in [N,C,H,W] → cols [N, C*kh*kw, OH*OW]; padding reads pad_value.
+  virtual void im2col(const Tensor& in, const Tensor& cols, const Conv2dGeometry& g, double pad_value) = 0;
+  // The adjoint: cols [N, C*kh*kw, OH*OW] summed into out [N,C,H,W] (zeroed first).
+  virtual void col2im(const Tensor& cols, const Tensor& out, const Conv2dGeometry& g) = 0;
+  // Copies between this device and the host (either direction), contiguous tensors.
+  virtual void copy_across(const Tensor& dst, const Tensor& src) = 0;
+};
+
+// The backend and allocator of a device; a CUDA device in a build without CUDA, or with
+// no such GPU, is a DeviceError.
+Backend& backend_for(Device d);
+inline Backend& backend_of(const Tensor& t) { return backend_for(t.device()); }
+Allocator* allocator_for(Device d);
+bool cuda_is_available();
+int cuda_device_count();
+
+}  // namespace anneal

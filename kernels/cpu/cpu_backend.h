@@ -1,0 +1,33 @@
+#pragma once
+#include "kernels/backend.h"
+
+namespace anneal::cpu {
+
+// The CPU implementation of the primitive kernels; its methods are spread over the
+// files of kernels/cpu by kind (elementwise, reduce, matmul, index, conv, random).
+class CpuBackend final : public Backend {
+ public:
+  DeviceType device_type() const override { return DeviceType::CPU; }
+  void fill(const Tensor& out, Scalar value) override;
+  void copy(const Tensor& dst, const Tensor& src) override;
+  void unary(UnaryOp op, const Tensor& in, const Tensor& out, UnaryParams p) override;
+  void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) override;
+  void where(const Tensor& cond, const Tensor& a, const Tensor& b, const Tensor& out) override;
+  void reduce(ReduceOp op, const Tensor& in, const Tensor& out) override;
+  void bmm(const Tensor& a, const Tensor& b, const Tensor& out) override;
+  void arange(const Tensor& out, double start, double step) override;
+  void random_uniform(const Tensor& out, uint64_t seed, uint64_t offset, double lo, double hi) override;
+  void random_normal(const Tensor& out, uint64_t seed, uint64_t offset, double mean, double std) override;
+  void index_select(const Tensor& in, int64_t dim, const Tensor& index, const Tensor& out) override;
+  void index_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src) override;
+  void gather(const Tensor& in, int64_t dim, const Tensor& index, const Tensor& out) override;
+  void scatter(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src, bool accumulate) override;
+  Tensor nonzero(const Tensor& in) override;
+  void im2col(const Tensor& in, const Tensor& cols, const Conv2dGeometry& g, double pad_value) override;
+  void col2im(const Tensor& cols, const Tensor& out, const Conv2dGeometry& g) override;
+  void copy_across(const Tensor& dst, const Tensor& src) override;
+};
+
+CpuBackend& cpu_backend();
+
+}  // namespace anneal::cpu

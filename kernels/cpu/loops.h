@@ -1,0 +1,103 @@
+#pragma once
+// Strided iteration over K same-shape operands (broadcast inputs have stride 0).
+// Dims of size 1 are dropped and adjacent dims that are contiguous for every operand are
+// merged, so a contiguous tensor becomes one flat loop the compiler vectorises; the work
+// is split into fixed-size chunks of the flat index for the thread pool.
+#include <array>
+#include <cstdint>
+
+#include "core/error.h"
+#include "core/tensor_impl.h"
+#include "kernels/cpu/parallel.h"
+
+namespace anneal::cpu {
+
+constexpr int kMaxDims = 25;
+
+template <int K>
+struct StridedLayout {
+  int ndim = 0;
+  int64_t sizes[kMaxDims];
+  int64_t strides[K][kMaxDims];  // bytes
+  char* base[K];
+  int64_t numel = 1;
+};
+
+template <int K>
+StridedLayout<K> make_layout(const std::array<const Tensor*, K>& ts) {
+  StridedLayout<K> L;
+  const Shape& shape = ts[0]->sizes();
+  ANNEAL_CHECK(shape.size() <= size_t(kMaxDims), ValueError, "tensors with more than ", kMaxDims,
+               " dims are not supported");
+  for (int k = 0; k < K; ++k) L.base[k] = static_cast<char*>(ts[k]->impl()->data());
+  for (size_t d = 0; d < shape.size(); ++d) {
+    if (shape[d] == 1) continue;
+    int i = L.ndim++;
+    L.sizes[i] = shape[d];
+    for (int k = 0; k < K; ++k) L.strides[k][i] = ts[k]->strides()[d] * int64_t(ts[k]->element_size());
+  }
+  for (int64_t s : shape) L.numel *= s;
+  // merge dim i-1 into i when every operand steps through both as one
+  int out = 0;
+  for (int i = 0; i < L.ndim; ++i) {
+    if (out > 0) {
+      bool mergeable = true;
+      for (int k = 0; k < K; ++k) mergeable &= L.strides[k][out - 1] == L.strides[k][i] * L.sizes[i];
+      if (mergeable) {
+        L.sizes[out - 1] *= L.sizes[i];
+        for (int k = 0; k < K; ++k) L.strides[k][out - 1] = L.strides[k][i];
+        continue;
+      }
+    }
+    L.sizes[out] = L.sizes[i];
+    for (int k = 0; k < K; ++k) L.strides[k][out] = L.strides[k][i];
+    ++out;
+  }
+  L.ndim = out;
+  return L;
+}
+
+// inner(char* ptrs[K], const int64_t strides[K], int64_t n): process n elements of the
+// innermost dim starting at ptrs, stepping by strides (bytes).
+template <int K, typename Inner>
+void for_each_strided(const std::array<const Tensor*, K>& ts, const Inner& inner,
+                      int64_t grain = kElementwiseGrain) {
+  StridedLayout<K> L = make_layout<K>(ts);
+  if (L.numel == 0) return;
+  if (L.ndim == 0) {
+    int64_t zero[K] = {};
+    char* p[K];
+    for (int k = 0; k < K; ++k) p[k] = L.base[k];
+    inner(p, zero, int64_t(1));
+    return;
+  }
+  const int last = L.ndim - 1;
+  int64_t inner_strides[K];
+  for (int k = 0; k < K; ++k) inner_strides[k] = L.strides[k][last];
+  parallel_for(L.numel, grain, [&](int64_t begin, int64_t end) {
+    int64_t idx[kMaxDims];
+    int64_t rem = begin;
+    for (int d = last; d >= 0; --d) {
+      idx[d] = rem % L.sizes[d];
+      rem /= L.sizes[d];
+    }
+    int64_t pos = begin;
+    while (pos < end) {
+      char* p[K];
+      for (int k = 0; k < K; ++k) {
+        p[k] = L.base[k];
+        for (int d = 0; d <= last; ++d) p[k] += idx[d] * L.strides[k][d];
+      }
+      int64_t n = std::min(L.sizes[last] - idx[last], end - pos);
+      inner(p, inner_strides, n);
+      pos += n;
+      idx[last] += n;
+      for (int d = last; d > 0 && idx[d] >= L.sizes[d]; --d) {
+        idx[d] = 0;
+        ++idx[d - 1];
+      }
+    }
+  });
+}
+
+}  // namespace anneal::cpu

@@ -1,0 +1,13 @@
+#pragma once
+// The entry points of the CUDA backend, in plain C++ so that code outside kernels/cuda
+// can reach it without including a CUDA header.
+#include "core/allocator.h"
+#include "kernels/backend.h"
+
+namespace anneal::cuda {
+
+int device_count();  // 0 when the driver, runtime or device is missing: never throws
+Backend& backend(int device_index);
+Allocator* allocator(int device_index);
+
+}  // namespace anneal::cuda

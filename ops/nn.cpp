@@ -1,0 +1,494 @@
+#include "ops/nn.h"
+
+#include <cmath>
+
+#include "ops/elementwise.h"
+#include "ops/indexing.h"
+#include "ops/internal.h"
+#include "ops/linalg.h"
+#include "ops/reduce.h"
+#include "ops/shape.h"
+
+namespace anneal {
+using namespace detail;
+using autograd::record;
+
+namespace {
+
+Tensor reduce_loss(const Tensor& loss, Reduction r) {
+  switch (r) {
+    case Reduction::None: return loss;
+    case Reduction::Sum: return sum(loss);
+    case Reduction::Mean: return mean(loss);
+  }
+  return loss;
+}
+
+void check_same_shape(const char* op, const Tensor& a, const Tensor& b) {
+  check_defined(op, a);
+  check_defined(op, b, "target");
+  ANNEAL_CHECK(a.sizes() == b.sizes(), ValueError, op, ": target size ", b.shape_str(),
+               " must be the same as input size ", a.shape_str());
+}
+
+}  // namespace
+
+Tensor softmax(const Tensor& x, int64_t dim) {
+  check_defined("softmax", x);
+  int64_t d = wrap_dim(dim, x.dim(), "softmax");
+  Tensor out;
+  {
+    NoGradGuard ng;
+    Tensor xf = x.to(float_compute_dtype(x.dtype()));
+    Tensor e = exp(xf - amax(xf, {d}, true));
+    out = e / sum(e, {d}, true);
+  }
+  if (autograd::any_requires_grad({x})) {
+    auto so = std::make_shared<SavedTensor>();
+    record("SoftmaxBackward0", {x}, {out}, [so, d](const TensorList& g) -> TensorList {
+      Tensor y = so->unpack();
+      return {y * (g[0] - sum(g[0] * y, {d}, true))};
+    });
+    *so = SavedTensor(out, true);
+  }
+  return out;
+}
+
+Tensor log_softmax(const Tensor& x, int64_t dim) {
+  check_defined("log_softmax", x);
+  int64_t d = wrap_dim(dim, x.dim(), "log_softmax");
+  Tensor out;
+  {
+    NoGradGuard ng;
+    Tensor xf = x.to(float_compute_dtype(x.dtype()));
+    Tensor shifted = xf - amax(xf, {d}, true);
+    out = shifted - log(sum(exp(shifted), {d}, true));
+  }
+  if (autograd::any_requires_grad({x})) {
+    auto so = std::make_shared<SavedTensor>();
+    record("LogSoftmaxBackward0", {x}, {out}, [so, d](const TensorList& g) -> TensorList {
+      return {g[0] - exp(so->unpack()) * sum(g[0], {d}, true)};
+    });
+    *so = SavedTensor(out, true);
+  }
+  return out;
+}
+
+Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const Tensor& weight, int64_t ignore_index,
+                Reduction reduction) {
+  CrossEntropyOptions opt;
+  opt.weight = weight;
+  opt.ignore_index = ignore_index;
+  opt.reduction = reduction;
+  check_defined("nll_loss", log_probs);
+  check_defined("nll_loss", target, "target");
+  ANNEAL_CHECK(log_probs.dim() >= 1, ValueError, "nll_loss: input must have at least 1 dim");
+  ANNEAL_CHECK(is_integral(target.dtype()), TypeError, "nll_loss: expected an integer class-index target, got ",
+               dtype_name(target.dtype()));
+  // Flatten [N, C, d...] to [N*d..., C].
+  Tensor lp = log_probs, t = target;
+  if (lp.dim() == 1) {
+    lp = lp.unsqueeze(0);
+    t = t.reshape({1});
+  } else if (lp.dim() > 2) {
+    IntList perm = {0};
+    for (int64_t i = 2; i < lp.dim(); ++i) perm.push_back(i);
+    perm.push_back(1);
+    lp = lp.permute(perm).reshape({-1, log_probs.size(1)});
+  }
+  Shape expect_t(log_probs.sizes().begin(), log_probs.sizes().end());
+  if (log_probs.dim() >= 2) expect_t.erase(expect_t.begin() + 1);
+  else expect_t.clear();
+  ANNEAL_CHECK(target.sizes() == expect_t, ValueError, "nll_loss: expected target of shape ", shape_to_string(expect_t),
+               " for input of shape ", log_probs.shape_str(), ", got ", target.shape_str());
+  t = t.reshape({-1});
+  const int64_t C = lp.size(1);
+  Tensor valid = t != ignore_index;
+  Tensor safe_t = where(valid, t.to(DType::Int64), int64_t(0));
+  if (t.numel() > 0) {
+    Tensor bad = logical_and(valid, logical_or(safe_t < 0, safe_t >= C));
+    ANNEAL_CHECK(!any(bad).item<bool>(), IndexError, "nll_loss: target ", masked_select(t, bad)[0].item<int64_t>(),
+                 " is out of bounds for ", C, " classes");
+  }
+  Tensor picked = gather(lp, 1, safe_t.unsqueeze(1)).squeeze(1);
+  Tensor w = valid.to(lp.dtype());
+  if (weight.defined()) {
+    ANNEAL_CHECK(weight.dim() == 1 && weight.size(0) == C, ValueError, "nll_loss: weight must have shape [", C,
+                 "], got ", weight.shape_str());
+    w = w * index_select(weight, 0, safe_t);
+  }
+  Tensor loss = -picked * w;
+  if (reduction == Reduction::None) return loss.reshape(expect_t);
+  if (reduction == Reduction::Sum) return sum(loss);
+  return sum(loss) / sum(w);
+}
+
+Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntropyOptions& opt) {
+  check_defined("cross_entropy", logits);
+  check_defined("cross_entropy", target, "target");
+  ANNEAL_CHECK(opt.label_smoothing >= 0 && opt.label_smoothing <= 1, ValueError,
+               "cross_entropy: label_smoothing must be in [0, 1], got ", opt.label_smoothing);
+  const int64_t cdim = logits.dim() == 1 ? 0 : 1;
+  const int64_t C = logits.size(cdim);
+  Tensor lp = log_softmax(logits, cdim);
+  const double eps = opt.label_smoothing;
+  Shape wshape(size_t(logits.dim()), 1);
+  wshape[size_t(cdim)] = C;
+  if (is_floating(target.dtype())) {
+    // class probabilities
+    ANNEAL_CHECK(target.sizes() == logits.sizes(), ValueError, "cross_entropy: probability target of shape ",
+                 target.shape_str(), " must match the input shape ", logits.shape_str());
+    Tensor p = eps > 0 ? target * (1 - eps) + eps / double(C) : target;
+    Tensor term = lp * p;
+    if (opt.weight.defined()) term = term * opt.weight.reshape(wshape);
+    Tensor loss = -sum(term, {cdim});
+    if (opt.reduction == Reduction::Mean) return logits.dim() == 1 ? loss : sum(loss) / double(loss.numel());
+    return reduce_loss(loss, opt.reduction);
+  }
+  Tensor nll = nll_loss(lp, target, opt.weight, opt.ignore_index, Reduction::None);
+  if (eps == 0) {
+    if (opt.reduction != Reduction::Mean) return reduce_loss(nll, opt.reduction);
+    return nll_loss(lp, target, opt.weight, opt.ignore_index, Reduction::Mean);
+  }
+  // label smoothing: (1-eps) * nll + eps/C * sum_c(-w_c * lp_c), ignored positions give 0
+  Tensor valid = target != opt.ignore_index;
+  Tensor smooth_term = opt.weight.defined() ? lp * opt.weight.reshape(wshape) : lp;
+  Tensor smooth = -sum(smooth_term, {cdim}) * valid.to(lp.dtype());
+  Tensor loss = nll * (1 - eps) + smooth * (eps / double(C));
+  if (opt.reduction == Reduction::None) return loss;
+  if (opt.reduction == Reduction::Sum) return sum(loss);
+  Tensor denom;
+  if (opt.weight.defined()) {
+    Tensor safe_t = where(valid, target.to(DType::Int64), int64_t(0));
+    denom = sum(index_select(opt.weight, 0, safe_t.reshape({-1})) * valid.reshape({-1}).to(lp.dtype()));
+  } else {
+    denom = sum(valid.to(lp.dtype()));
+  }
+  return sum(loss) / denom;
+}
+
+Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction r) {
+  check_same_shape("mse_loss", input, target);
+  Tensor d = input - target;
+  return reduce_loss(d * d, r);
+}
+Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction r) {
+  check_same_shape("l1_loss", input, target);
+  return reduce_loss(abs(input - target), r);
+}
+Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction r, double beta) {
+  check_same_shape("smooth_l1_loss", input, target);
+  ANNEAL_CHECK(beta >= 0, ValueError, "smooth_l1_loss: beta must be non-negative, got ", beta);
+  Tensor d = abs(input - target);
+  if (beta == 0) return reduce_loss(d, r);
+  return reduce_loss(where(d < beta, d * d * (0.5 / beta), d - 0.5 * beta), r);
+}
+Tensor binary_cross_entropy(const Tensor& probs, const Tensor& target, const Tensor& weight, Reduction r) {
+  check_same_shape("binary_cross_entropy", probs, target);
+  {
+    NoGradGuard ng;
+    ANNEAL_CHECK(probs.numel() == 0 || all(logical_and(probs >= 0, probs <= 1)).item<bool>(), ValueError,
+                 "binary_cross_entropy: all elements of input should be between 0 and 1");
+  }
+  // logs clamped at -100 as in PyTorch, so p = 0 or 1 gives a finite loss
+  Tensor log_p = clamp(log(probs), -100.0, std::nullopt);
+  Tensor log_1p = clamp(log(1 - probs), -100.0, std::nullopt);
+  Tensor loss = -(target * log_p + (1 - target) * log_1p);
+  if (weight.defined()) loss = loss * weight;
+  return reduce_loss(loss, r);
+}
+Tensor binary_cross_entropy_with_logits(const Tensor& x, const Tensor& y, const Tensor& weight,
+                                        const Tensor& pos_weight, Reduction r) {
+  check_same_shape("binary_cross_entropy_with_logits", x, y);
+  // log(1 + e^-|x|) + max(-x, 0) is log(1 + e^-x) without overflow
+  Tensor log_sig_neg = log1p(exp(-abs(x))) + relu(-x);
+  Tensor loss;
+  if (pos_weight.defined()) {
+    Tensor lw = (pos_weight - 1) * y + 1;
+    loss = (1 - y) * x + lw * log_sig_neg;
+  } else {
+    loss = (1 - y) * x + log_sig_neg;
+  }
+  if (weight.defined()) loss = loss * weight;
+  return reduce_loss(loss, r);
+}
+
+Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
+  check_defined("dropout", x);
+  ANNEAL_CHECK(p >= 0 && p <= 1, ValueError, "dropout: probability has to be between 0 and 1, but got ", p);
+  if (!training || p == 0) return x;
+  if (p == 1) return x * 0.0;
+  Tensor keep = rand(x.sizes(), {float_compute_dtype(x.dtype()), x.device()}, gen) >= p;
+  return x * keep.to(x.dtype()) * (1.0 / (1.0 - p));
+}
+
+static Conv2dGeometry geometry(int64_t kh, int64_t kw, const Conv2dOptions& o) {
+  return {kh, kw, o.stride_h, o.stride_w, o.pad_h, o.pad_w, o.dilation_h, o.dilation_w};
+}
+
+static void check_conv_opts(const char* op, const Conv2dOptions& o) {
+  ANNEAL_CHECK(o.stride_h > 0 && o.stride_w > 0, ValueError, op, ": stride must be positive");
+  ANNEAL_CHECK(o.pad_h >= 0 && o.pad_w >= 0, ValueError, op, ": padding must be non-negative");
+  ANNEAL_CHECK(o.dilation_h > 0 && o.dilation_w > 0, ValueError, op, ": dilation must be positive");
+  ANNEAL_CHECK(o.groups > 0, ValueError, op, ": groups must be positive");
+}
+
+Tensor unfold(const Tensor& x, int64_t kh, int64_t kw, const Conv2dOptions& opt, double pad_value) {
+  check_defined("unfold", x);
+  check_conv_opts("unfold", opt);
+  ANNEAL_CHECK(x.dim() == 4, ValueError, "unfold: expected a 4-D input [N, C, H, W], got ", x.shape_str());
+  ANNEAL_CHECK(kh > 0 && kw > 0, ValueError, "unfold: kernel size must be positive");
+  Conv2dGeometry g = geometry(kh, kw, opt);
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+  const int64_t OH = g.out_h(H), OW = g.out_w(W);
+  ANNEAL_CHECK(OH > 0 && OW > 0, ValueError, "unfold: the kernel (", kh, "x", kw, ", dilation ", opt.dilation_h, "x",
+               opt.dilation_w, ") is larger than the padded input (", H + 2 * opt.pad_h, "x", W + 2 * opt.pad_w, ")");
+  Tensor cols = empty_on({N, C * kh * kw, OH * OW}, x.dtype(), x.device());
+  backend_of(x).im2col(contiguous_raw(x), cols, g, pad_value);
+  record("Im2ColBackward0", {x}, {cols}, [g, shape = x.sizes()](const TensorList& gr) -> TensorList {
+    // col2im is linear; its own backward is im2col again (written as an op for double backward)
+    Tensor gc = contiguous_raw(gr[0]);
+    Tensor out = empty_on(shape, gc.dtype(), gc.device());
+    backend_of(gc).col2im(gc, out, g);
+    record("Col2ImBackward0", {gr[0]}, {out}, [g](const TensorList& gg) -> TensorList {
+      Conv2dOptions o{g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, 1};
+      return {unfold(gg[0], g.kh, g.kw, o)};
+    });
+    return {out};
+  });
+  return cols;
+}
+
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dOptions& opt) {
+  check_defined("conv2d", x);
+  check_defined("conv2d", w, "weight");
+  check_conv_opts("conv2d", opt);
+  ANNEAL_CHECK(x.dim() == 4, ValueError, "conv2d: expected a 4-D input [N, C, H, W], got ", x.shape_str());
+  ANNEAL_CHECK(w.dim() == 4, ValueError, "conv2d: expected a 4-D weight [O, C/groups, kh, kw], got ", w.shape_str());
+  const int64_t G = opt.groups, O = w.size(0), C = x.size(1), kh = w.size(2), kw = w.size(3);
+  ANNEAL_CHECK(C % G == 0 && O % G == 0, ValueError, "conv2d: in_channels (", C, ") and out_channels (", O,
+               ") must be divisible by groups (", G, ")");
+  ANNEAL_CHECK(w.size(1) * G == C, ValueError, "conv2d: expected input ", x.shape_str(), " to have ", w.size(1) * G,
+               " channels for weight ", w.shape_str(), " and groups ", G, ", but got ", C, " channels");
+  if (bias.defined())
+    ANNEAL_CHECK(bias.dim() == 1 && bias.size(0) == O, ValueError, "conv2d: bias must have shape [", O, "], got ",
+                 bias.shape_str());
+  Conv2dGeometry g = geometry(kh, kw, opt);
+  const int64_t N = x.size(0), OH = g.out_h(x.size(2)), OW = g.out_w(x.size(3));
+  Tensor cols = unfold(x, kh, kw, opt);  // [N, C*kh*kw, L]
+  Tensor out;
+  if (G == 1) {
+    out = matmul(w.reshape({O, -1}), cols);  // [O, K] @ [N, K, L] → [N, O, L]
+  } else {
+    Tensor cg = cols.reshape({N, G, C / G * kh * kw, OH * OW});
+    Tensor wg = w.reshape({G, O / G, -1});
+    out = matmul(wg, cg);  // [N, G, O/G, L]
+  }
+  out = out.reshape({N, O, OH, OW});
+  if (bias.defined()) out = out + bias.reshape({1, O, 1, 1});
+  return out;
+}
+
+static int64_t pool_stride(int64_t kernel, int64_t stride) { return stride <= 0 ? kernel : stride; }
+
+std::tuple<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x, int64_t k, int64_t stride, int64_t padding,
+                                                   int64_t dilation) {
+  check_defined("max_pool2d", x);
+  ANNEAL_CHECK(x.dim() == 4, ValueError, "max_pool2d: expected a 4-D input [N, C, H, W], got ", x.shape_str());
+  ANNEAL_CHECK(k > 0, ValueError, "max_pool2d: kernel size must be positive, got ", k);
+  ANNEAL_CHECK(padding >= 0 && 2 * padding <= k, ValueError,
+               "max_pool2d: pad should be at most half of effective kernel size, but got pad=", padding,
+               " and kernel_size=", k);
+  const int64_t s = pool_stride(k, stride);
+  Conv2dOptions o = Conv2dOptions::square(s, padding, dilation);
+  Conv2dGeometry g = geometry(k, k, o);
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), OH = g.out_h(H), OW = g.out_w(W);
+  Tensor cols = unfold(x, k, k, o, -INFINITY).reshape({N, C, k * k, OH * OW});
+  auto [values, win] = max(cols, 2);
+  values = values.reshape({N, C, OH, OW});
+  // window position → flat index into the H*W plane
+  NoGradGuard ng;
+  Tensor pos = arange(OH * OW, TensorOptions(DType::Int64, x.device()));
+  Tensor oh = floor(pos.to(DType::Float64) / double(OW)).to(DType::Int64);
+  Tensor ow = pos - oh * OW;
+  Tensor ki_i = floor(win.to(DType::Float64) / double(k)).to(DType::Int64);
+  Tensor kj_i = win - ki_i * k;
+  Tensor ih = oh * s - padding + ki_i * dilation;
+  Tensor iw = ow * s - padding + kj_i * dilation;
+  Tensor indices = (ih * W + iw).reshape({N, C, OH, OW});
+  return {values, indices};
+}
+
+Tensor max_pool2d(const Tensor& x, int64_t k, int64_t stride, int64_t padding, int64_t dilation) {
+  check_defined("max_pool2d", x);
+  ANNEAL_CHECK(x.dim() == 4, ValueError, "max_pool2d: expected a 4-D input [N, C, H, W], got ", x.shape_str());
+  ANNEAL_CHECK(k > 0, ValueError, "max_pool2d: kernel size must be positive, got ", k);
+  ANNEAL_CHECK(padding >= 0 && 2 * padding <= k, ValueError,
+               "max_pool2d: pad should be at most half of effective kernel size, but got pad=", padding,
+               " and kernel_size=", k);
+  const int64_t s = pool_stride(k, stride);
+  Conv2dOptions o = Conv2dOptions::square(s, padding, dilation);
+  Conv2dGeometry g = geometry(k, k, o);
+  const int64_t N = x.size(0), C = x.size(1), OH = g.out_h(x.size(2)), OW = g.out_w(x.size(3));
+  Tensor cols = unfold(x, k, k, o, -INFINITY).reshape({N, C, k * k, OH * OW});
+  return std::get<0>(max(cols, 2)).reshape({N, C, OH, OW});
+}
+
+Tensor avg_pool2d(const Tensor& x, int64_t k, int64_t stride, int64_t padding, bool count_include_pad) {
+  check_defined("avg_pool2d", x);
+  ANNEAL_CHECK(x.dim() == 4, ValueError, "avg_pool2d: expected a 4-D input [N, C, H, W], got ", x.shape_str());
+  ANNEAL_CHECK(k > 0, ValueError, "avg_pool2d: kernel size must be positive, got ", k);
+  ANNEAL_CHECK(padding >= 0 && 2 * padding <= k, ValueError,
+               "avg_pool2d: pad should be at most half of kernel size, but got pad=", padding, " and kernel_size=", k);
+  const int64_t s = pool_stride(k, stride);
+  Conv2dOptions o = Conv2dOptions::square(s, padding, 1);
+  Conv2dGeometry g = geometry(k, k, o);
+  const int64_t N = x.size(0), C = x.size(1), OH = g.out_h(x.size(2)), OW = g.out_w(x.size(3));
+  Tensor cols = unfold(x, k, k, o).reshape({N, C, k * k, OH * OW});
+  Tensor s_ = sum(cols, {2});
+  Tensor out;
+  if (count_include_pad || padding == 0) {
+    out = s_ / double(k * k);
+  } else {
+    Tensor ones_in = ones({1, 1, x.size(2), x.size(3)}, {x.dtype(), x.device()});
+    Tensor count = sum(unfold(ones_in, k, k, o).reshape({1, 1, k * k, OH * OW}), {2});
+    out = s_ / count;
+  }
+  return out.reshape({N, C, OH, OW});
+}
+
+// Row i of the pooling matrix averages input cells [floor(i*in/out), ceil((i+1)*in/out)).
+static Tensor adaptive_matrix(int64_t in, int64_t out, DType dt, Device dev) {
+  std::vector<double> m(size_t(out * in), 0.0);
+  for (int64_t i = 0; i < out; ++i) {
+    int64_t s = (i * in) / out, e = ((i + 1) * in + out - 1) / out;
+    for (int64_t j = s; j < e; ++j) m[size_t(i * in + j)] = 1.0 / double(e - s);
+  }
+  return tensor(m, {out, in}, TensorOptions(dt, dev));
+}
+
+Tensor adaptive_avg_pool2d(const Tensor& x, int64_t out_h, int64_t out_w) {
+  check_defined("adaptive_avg_pool2d", x);
+  ANNEAL_CHECK(x.dim() == 3 || x.dim() == 4, ValueError, "adaptive_avg_pool2d: expected a 3-D or 4-D input, got ",
+               x.shape_str());
+  ANNEAL_CHECK(out_h > 0 && out_w > 0, ValueError, "adaptive_avg_pool2d: output size must be positive");
+  ANNEAL_CHECK(is_floating(x.dtype()), TypeError, "adaptive_avg_pool2d: expected a floating input");
+  const int64_t H = x.size(-2), W = x.size(-1);
+  if (out_h == 1 && out_w == 1) return mean(x, {-2, -1}, true);
+  Tensor ph = adaptive_matrix(H, out_h, x.dtype(), x.device());
+  Tensor pw = adaptive_matrix(W, out_w, x.dtype(), x.device());
+  return matmul(matmul(ph, x), pw.t());
+}
+
+Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                  const Tensor& bias, bool training, double momentum, double eps) {
+  check_defined("batch_norm", x);
+  ANNEAL_CHECK(x.dim() >= 2, ValueError, "batch_norm: expected at least 2-D input [N, C, ...], got ", x.shape_str());
+  const int64_t C = x.size(1);
+  Shape bshape(size_t(x.dim()), 1);
+  bshape[1] = C;
+  auto check_param = [&](const Tensor& t, const char* name) {
+    if (t.defined())
+      ANNEAL_CHECK(t.dim() == 1 && t.size(0) == C, ValueError, "batch_norm: ", name, " should have shape [", C,
+                   "], got ", t.shape_str());
+  };
+  check_param(running_mean, "running_mean");
+  check_param(running_var, "running_var");
+  check_param(weight, "weight");
+  check_param(bias, "bias");
+  IntList dims = {0};
+  for (int64_t i = 2; i < x.dim(); ++i) dims.push_back(i);
+  Tensor y;
+  if (training) {
+    const int64_t n = x.numel() / std::max<int64_t>(C, 1);
+    ANNEAL_CHECK(n > 1, ValueError, "batch_norm: expected more than 1 value per channel when training, got input size ",
+                 x.shape_str());
+    Tensor mu = mean(x, dims, true);
+    Tensor centered = x - mu;
+    Tensor v = mean(centered * centered, dims, true);
+    y = centered * rsqrt(v + eps);
+    if (running_mean.defined() && running_var.defined()) {
+      NoGradGuard ng;
+      Tensor rm = running_mean, rv = running_var;
+      rm.mul_(1 - momentum).add_(mu.reshape({C}).to(rm.dtype()) * momentum);
+      rv.mul_(1 - momentum).add_(v.reshape({C}).to(rv.dtype()) * (momentum * double(n) / double(n - 1)));
+    }
+  } else {
+    ANNEAL_CHECK(running_mean.defined() && running_var.defined(), ValueError,
+                 "batch_norm: running_mean and running_var are required in eval mode");
+    y = (x - running_mean.reshape(bshape)) * rsqrt(running_var.reshape(bshape) + eps);
+  }
+  if (weight.defined()) y = y * weight.reshape(bshape);
+  if (bias.defined()) y = y + bias.reshape(bshape);
+  return y;
+}
+
+Tensor layer_norm(const Tensor& x, const IntList& normalized_shape, const Tensor& weight, const Tensor& bias,
+                  double eps) {
+  check_defined("layer_norm", x);
+  const int64_t k = int64_t(normalized_shape.size());
+  ANNEAL_CHECK(k >= 1 && k <= x.dim(), ValueError, "layer_norm: normalized_shape ", shape_to_string(normalized_shape),
+               " does not fit input of shape ", x.shape_str());
+  for (int64_t i = 0; i < k; ++i)
+    ANNEAL_CHECK(x.size(x.dim() - k + i) == normalized_shape[size_t(i)], ValueError,
+                 "layer_norm: given normalized_shape=", shape_to_string(normalized_shape),
+                 ", expected input with shape [*, ", shape_to_string(normalized_shape).substr(1), ", but got input of size ",
+                 x.shape_str());
+  Shape ns(normalized_shape.begin(), normalized_shape.end());
+  if (weight.defined())
+    ANNEAL_CHECK(weight.sizes() == ns, ValueError, "layer_norm: weight must have shape ", shape_to_string(ns));
+  if (bias.defined())
+    ANNEAL_CHECK(bias.sizes() == ns, ValueError, "layer_norm: bias must have shape ", shape_to_string(ns));
+  IntList dims;
+  for (int64_t i = x.dim() - k; i < x.dim(); ++i) dims.push_back(i);
+  Tensor mu = mean(x, dims, true);
+  Tensor centered = x - mu;
+  Tensor y = centered * rsqrt(mean(centered * centered, dims, true) + eps);
+  if (weight.defined()) y = y * weight;
+  if (bias.defined()) y = y + bias;
+  return y;
+}
+
+Tensor group_norm(const Tensor& x, int64_t G, const Tensor& weight, const Tensor& bias, double eps) {
+  check_defined("group_norm", x);
+  ANNEAL_CHECK(x.dim() >= 2, ValueError, "group_norm: expected at least 2-D input [N, C, ...], got ", x.shape_str());
+  const int64_t N = x.size(0), C = x.size(1);
+  ANNEAL_CHECK(G > 0 && C % G == 0, ValueError, "group_norm: expected number of channels in input (", C,
+               ") to be divisible by num_groups (", G, ")");
+  Tensor xg = x.reshape({N, G, -1});
+  Tensor mu = mean(xg, {2}, true);
+  Tensor centered = xg - mu;
+  Tensor y = (centered * rsqrt(mean(centered * centered, {2}, true) + eps)).reshape(x.sizes());
+  Shape bshape(size_t(x.dim()), 1);
+  bshape[1] = C;
+  if (weight.defined()) y = y * weight.reshape(bshape);
+  if (bias.defined()) y = y + bias.reshape(bshape);
+  return y;
+}
+
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& attn_mask,
+                                    bool is_causal, std::optional<double> scale) {
+  check_defined("scaled_dot_product_attention", q, "query");
+  check_defined("scaled_dot_product_attention", k, "key");
+  check_defined("scaled_dot_product_attention", v, "value");
+  ANNEAL_CHECK(q.dim() >= 2 && k.dim() >= 2 && v.dim() >= 2, ValueError,
+               "scaled_dot_product_attention: query, key and value need at least 2 dims");
+  ANNEAL_CHECK(q.size(-1) == k.size(-1), ValueError, "scaled_dot_product_attention: query and key embedding sizes differ (",
+               q.size(-1), " vs ", k.size(-1), ")");
+  ANNEAL_CHECK(k.size(-2) == v.size(-2), ValueError, "scaled_dot_product_attention: key and value lengths differ (",
+               k.size(-2), " vs ", v.size(-2), ")");
+  ANNEAL_CHECK(!(is_causal && attn_mask.defined()), ValueError,
+               "scaled_dot_product_attention: pass either attn_mask or is_causal, not both");
+  const int64_t L = q.size(-2), S = k.size(-2);
+  const double sc = scale.value_or(1.0 / std::sqrt(double(q.size(-1))));
+  Tensor scores = matmul(q, k.mT()) * sc;
+  if (is_causal) {
+    Tensor keep = tril(ones({L, S}, {DType::Bool, q.device()}));
+    scores = where(keep, scores, -INFINITY);
+  } else if (attn_mask.defined()) {
+    scores = attn_mask.dtype() == DType::Bool ? where(attn_mask, scores, -INFINITY) : scores + attn_mask;
+  }
+  return matmul(softmax(scores, -1), v);
+}
+
+}  // namespace anneal
