@@ -1,0 +1,98 @@
+#pragma once
+// Reads the cases written by tests/ops/golden.py.
+#include <fstream>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "core/tensor_impl.h"
+#include "op_table.h"
+
+namespace anneal::test {
+
+struct TensorData {
+  DType dtype = DType::Float64;
+  Shape shape;
+  std::vector<double> values;
+  bool noncontig = false;
+  bool requires_grad = false;
+
+  // The tensor these values describe; `noncontig` builds it as a transposed view.
+  Tensor make(std::optional<DType> as = {}) const {
+    DType dt = as.value_or(dtype);
+    Tensor t = tensor(values, shape.empty() ? Shape{} : shape, TensorOptions(DType::Float64));
+    if (shape.empty()) t = t.reshape({});
+    t = t.to(dt);
+    if (noncontig && t.dim() >= 2) t = t.mT().contiguous().mT();
+    return t.detach();
+  }
+};
+
+struct GoldenCase {
+  std::string name, op;
+  Kw kw;
+  std::vector<TensorData> inputs;
+  TensorData output;
+  std::optional<TensorData> cotangent;
+  std::map<size_t, TensorData> grads;
+};
+
+// gtest prints a parameter with this instead of its bytes.
+inline void PrintTo(const GoldenCase& c, std::ostream* os) { *os << c.name << " (" << c.op << ")"; }
+
+inline TensorData parse_tensor(std::istringstream& in, bool with_flags) {
+  TensorData t;
+  std::string dt;
+  in >> dt;
+  t.dtype = dtype_from_name(dt);
+  if (with_flags) in >> t.noncontig >> t.requires_grad;
+  size_t nd;
+  in >> nd;
+  t.shape.resize(nd);
+  for (auto& s : t.shape) in >> s;
+  std::string v;
+  while (in >> v) t.values.push_back(std::stod(v));  // stod reads inf and nan
+  return t;
+}
+
+inline std::vector<GoldenCase> load_golden_cases() {
+  std::vector<GoldenCase> cases;
+  std::ifstream f(ANNEAL_GOLDEN_FILE);
+  if (!f) throw std::runtime_error(std::string("cannot open golden file ") + ANNEAL_GOLDEN_FILE);
+  std::string line;
+  GoldenCase c;
+  while (std::getline(f, line)) {
+    std::istringstream in(line);
+    std::string tag;
+    in >> tag;
+    if (tag == "case") {
+      c = GoldenCase();
+      size_t n;
+      in >> c.name >> c.op >> n;
+    } else if (tag == "kw") {
+      std::string k, v;
+      in >> k >> v;
+      c.kw.values[k] = v;
+    } else if (tag == "input") {
+      c.inputs.push_back(parse_tensor(in, true));
+    } else if (tag == "output") {
+      c.output = parse_tensor(in, false);
+    } else if (tag == "cotangent") {
+      c.cotangent = parse_tensor(in, false);
+    } else if (tag.rfind("grad", 0) == 0) {
+      c.grads[std::stoul(tag.substr(4))] = parse_tensor(in, false);
+    } else if (tag == "end") {
+      cases.push_back(c);
+    }
+  }
+  return cases;
+}
+
+inline const std::vector<GoldenCase>& golden_cases() {
+  static const std::vector<GoldenCase> cases = load_golden_cases();
+  return cases;
+}
+
+}  // namespace anneal::test
