@@ -20,8 +20,14 @@ const Shape& Tensor::strides() const {
   ANNEAL_CHECK_DEFINED("strides");
   return impl_->strides();
 }
-int64_t Tensor::size(int64_t d) const { return sizes()[size_t(wrap_dim(d, dim(), "size"))]; }
-int64_t Tensor::stride(int64_t d) const { return strides()[size_t(wrap_dim(d, dim(), "stride"))]; }
+int64_t Tensor::size(int64_t d) const {
+  ANNEAL_CHECK(dim() > 0, IndexError, "size: dimension specified as ", d, " but tensor has no dimensions");
+  return sizes()[size_t(wrap_dim(d, dim(), "size"))];
+}
+int64_t Tensor::stride(int64_t d) const {
+  ANNEAL_CHECK(dim() > 0, IndexError, "stride: dimension specified as ", d, " but tensor has no dimensions");
+  return strides()[size_t(wrap_dim(d, dim(), "stride"))];
+}
 int64_t Tensor::dim() const { return int64_t(sizes().size()); }
 int64_t Tensor::numel() const {
   ANNEAL_CHECK_DEFINED("numel");

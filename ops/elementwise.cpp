@@ -52,7 +52,6 @@ Tensor binary_raw(BinaryOp op, const Tensor& a, const Tensor& b, const char* nam
 
 Tensor scalar_like(Scalar s, const Tensor& t) { return wrapped_scalar(s, t.device()); }
 
-Tensor zero_grad_like(const Tensor& g) { return zeros_like(g); }
 
 }  // namespace
 

@@ -39,6 +39,8 @@ Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor
   check_defined("index_add", x);
   check_defined("index_add", src, "source");
   Tensor idx = index_tensor("index_add", index);
+  ANNEAL_CHECK(x.dim() > 0 && idx.dim() <= 1, ValueError, "index_add: expected an input with at least 1 dim and a 1-D index, got ",
+               x.shape_str(), " and ", idx.shape_str());
   int64_t d = wrap_dim(dim, x.dim(), "index_add");
   Shape expect = x.sizes();
   expect[size_t(d)] = idx.numel();
@@ -64,6 +66,7 @@ static void check_gather_shapes(const char* op, const Tensor& x, int64_t d, cons
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
   check_defined("gather", x);
   Tensor idx = index_tensor("gather", index);
+  ANNEAL_CHECK(x.dim() > 0, ValueError, "gather: expected an input with at least 1 dim");
   int64_t d = wrap_dim(dim, x.dim(), "gather");
   check_gather_shapes("gather", x, d, idx);
   Tensor out = empty_on(idx.sizes(), x.dtype(), x.device());
@@ -79,6 +82,7 @@ static Tensor scatter_impl(const Tensor& x, int64_t dim, const Tensor& index, co
   check_defined(op, x);
   check_defined(op, src, "src");
   Tensor idx = index_tensor(op, index);
+  ANNEAL_CHECK(x.dim() > 0, ValueError, op, ": expected an input with at least 1 dim");
   int64_t d = wrap_dim(dim, x.dim(), op);
   check_gather_shapes(op, x, d, idx);
   ANNEAL_CHECK(src.dim() == idx.dim(), ValueError, op, ": src must have as many dims as index");

@@ -215,13 +215,14 @@ void CpuBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b, const Ten
         }
       case BinaryOp::Pow:
         if constexpr (is_float) return arith([](C x, C y) { return std::pow(x, y); });
+        else if constexpr (std::is_same_v<C, bool>) return arith([](C x, C y) { return C(x || !y); });
         else
           return arith([](C x, C y) {
             if (y < C(0)) return C(x == C(1) ? 1 : 0);
-            C r = 1, base = x;
-            for (int64_t k = int64_t(y); k > 0; k >>= 1, base = C(base * base))
-              if (k & 1) r = C(r * base);
-            return r;
+            int64_t r = 1, base = int64_t(x);  // wraps like the integer type would
+            for (int64_t k = int64_t(y); k > 0; k >>= 1, base = base * base)
+              if (k & 1) r = r * base;
+            return C(r);
           });
       case BinaryOp::Maximum:
         if constexpr (is_float) return arith([](C x, C y) { return (x != x || y != y) ? nan_of<C>() : (x > y ? x : y); });

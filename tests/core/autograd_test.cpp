@@ -106,6 +106,9 @@ TEST(Autograd, CreateGraphBackwardGivesDifferentiableGrad) {
   EXPECT_TRUE(gx.requires_grad());
   EXPECT_EQ(gx.item<double>(), 12.0);
   EXPECT_EQ(autograd::grad({gx}, {x})[0].item<double>(), 12.0);
+  // A grad with history refers back to its own leaf (as in PyTorch): clearing it
+  // breaks that cycle, as users do with `x.grad = None`.
+  x.set_grad(Tensor());
 }
 
 TEST(Autograd, GradModeGuards) {

@@ -30,6 +30,11 @@ static Scalar scalar_kw(const Kw& kw, const std::string& k) {
   return Scalar(int64_t(std::stoll(v)));
 }
 
+static Tensor part(const TensorList& parts, int64_t i) {
+  ANNEAL_CHECK(i >= 0 && size_t(i) < parts.size(), IndexError, "no part ", i, " among ", parts.size());
+  return parts[size_t(i)];
+}
+
 #define OP(name, body) {name, [](const TensorList& x, const Kw& kw) -> Tensor { (void)kw; return body; }}
 
 const std::map<std::string, OpFn>& op_table() {
@@ -80,8 +85,8 @@ const std::map<std::string, OpFn>& op_table() {
       OP("squeeze", kw.has("dim") ? x[0].squeeze(kw.i("dim")) : x[0].squeeze()),
       OP("unsqueeze", x[0].unsqueeze(kw.i("dim"))), OP("flatten", x[0].flatten(kw.i("start"), kw.i("end"))),
       OP("cat", cat(x, kw.i("dim"))), OP("stack", stack(x, kw.i("dim"))),
-      OP("split_part", split(x[0], kw.i("size"), kw.i("dim"))[size_t(kw.i("part"))]),
-      OP("chunk_part", chunk(x[0], kw.i("chunks"), kw.i("dim"))[size_t(kw.i("part"))]),
+      OP("split_part", part(split(x[0], kw.i("size"), kw.i("dim")), kw.i("part"))),
+      OP("chunk_part", part(chunk(x[0], kw.i("chunks"), kw.i("dim")), kw.i("part"))),
       OP("index_select", index_select(x[0], kw.i("dim"), x[1])), OP("gather", gather(x[0], kw.i("dim"), x[1])),
       OP("scatter", scatter(x[0], kw.i("dim"), x[1], x[2])),
       OP("scatter_add", scatter_add(x[0], kw.i("dim"), x[1], x[2])),
@@ -141,6 +146,7 @@ const std::map<std::string, OpFn>& op_table() {
       {"layer_norm",
        [](const TensorList& x, const Kw& kw) {
          int64_t k = kw.i("k");
+         ANNEAL_CHECK(k <= x[0].dim(), ValueError, "layer_norm case: input has fewer than ", k, " dims");
          IntList ns(x[0].sizes().end() - k, x[0].sizes().end());
          return layer_norm(x[0], ns, x[1], x[2]);
        }},

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the Debian packages anneal needs to build, test and run (idempotent: apt is
+# only asked when something is missing).
+set -euo pipefail
+packages=(cmake g++ ninja-build ccache libeigen3-dev libgtest-dev libbenchmark-dev
+          python3 python3-numpy python3-torch python3-pytest)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "deps: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  # apt may be busy with another install: wait for its lock rather than fail
+  $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
+  $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}"
+fi

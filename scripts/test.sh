@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Builds and runs every test: the CPU build, the CUDA-enabled build (compiled and linked
+# whenever nvcc exists; GPU tests run only where a GPU is), and a sanitizer build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh
+jobs=$(nproc)
+status=0
+
+echo "== CPU build"
+scripts/build.sh build-test -DCMAKE_BUILD_TYPE=Release -DANNEAL_CUDA=OFF
+(cd build-test && ctest --output-on-failure -j "$jobs") || status=1
+
+if command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ]; then
+  echo "== CUDA-enabled build"
+  scripts/build.sh build-cuda -DCMAKE_BUILD_TYPE=Release -DANNEAL_CUDA=ON \
+    -DCMAKE_CUDA_COMPILER="$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)"
+  (cd build-cuda && ctest --output-on-failure -j "$jobs") || status=1
+else
+  echo "== CUDA-enabled build skipped: no nvcc on this machine"
+fi
+
+echo "== AddressSanitizer + UndefinedBehaviorSanitizer build"
+scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DANNEAL_CUDA=OFF -DANNEAL_SANITIZE=ON \
+  -DANNEAL_BUILD_BENCH=OFF -DANNEAL_BUILD_EXAMPLES=OFF
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j "$jobs") || status=1
+
+exit $status
