@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/gemm_f32.h"
 #include "kernels/cpu/parallel.h"
 
 namespace anneal::cpu {
@@ -52,6 +53,23 @@ void bmm_typed(const Tensor& a, const Tensor& b, const Tensor& out) {
   const int64_t sa = a.stride(0), sb = b.stride(0);
   // Many small products: one per thread. Few large ones: Eigen parallelises inside.
   const bool per_batch = B >= 2 * get_num_threads() && M * N * K < (int64_t(1) << 21);
+  if constexpr (std::is_same_v<T, float>) {
+    // the packed AVX-512/AVX2 kernel when the CPU has one (parallel inside, or per batch)
+    auto one = [&](int64_t i) {
+      return sgemm(M, N, K, pa + i * sa, a.stride(1), a.stride(2), pb + i * sb, b.stride(1), b.stride(2),
+                   pc + i * M * N, N);
+    };
+    if (B > 0 && one(0)) {
+      if (per_batch) {
+        parallel_for(B - 1, 1, [&](int64_t s, int64_t e) {
+          for (int64_t i = s; i < e; ++i) one(i + 1);
+        });
+      } else {
+        for (int64_t i = 1; i < B; ++i) one(i);
+      }
+      return;
+    }
+  }
   if (per_batch) {
     parallel_for(B, 1, [&](int64_t s, int64_t e) {
       for (int64_t i = s; i < e; ++i) gemm_one<T>(pa + i * sa, la, pb + i * sb, lb, pc + i * M * N, M, K, N);

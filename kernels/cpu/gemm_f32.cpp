@@ -1,0 +1,197 @@
+// Single-precision matrix product in the BLIS manner: B is packed into NR-wide slivers
+// and A into MR-tall slivers per cache block, and a register-blocked micro-kernel
+// computes MR x NR tiles with FMAs. The kernels are compiled for AVX-512 and AVX2 with
+// target attributes and picked at run time, so a portable build still runs at full
+// speed on the machine it lands on.
+#include "kernels/cpu/gemm_f32.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "kernels/cpu/parallel.h"
+
+namespace anneal::cpu {
+namespace {
+
+constexpr int64_t kKC = 384;  // depth of a packed block: an A sliver + a B sliver stay in L1
+
+struct Isa {
+  int64_t mr, nr;
+  void (*kernel)(int64_t k, const float* a, const float* b, float* c, int64_t ldc, bool accumulate);
+};
+
+// ---- micro-kernels: C[MR x NR] (+)= Apack[k x MR] . Bpack[k x NR] ----
+
+__attribute__((target("avx512f"))) void kernel_avx512(int64_t k, const float* a, const float* b, float* c, int64_t ldc,
+                                                       bool accumulate) {
+  constexpr int MR = 12;
+  __m512 acc0[MR], acc1[MR];
+#pragma GCC unroll 12
+  for (int i = 0; i < MR; ++i) acc0[i] = acc1[i] = _mm512_setzero_ps();
+  for (int64_t p = 0; p < k; ++p) {
+    const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+#pragma GCC unroll 12
+    for (int i = 0; i < MR; ++i) {
+      const __m512 ai = _mm512_set1_ps(a[i]);
+      acc0[i] = _mm512_fmadd_ps(ai, b0, acc0[i]);
+      acc1[i] = _mm512_fmadd_ps(ai, b1, acc1[i]);
+    }
+    a += MR;
+    b += 32;
+  }
+#pragma GCC unroll 12
+  for (int i = 0; i < MR; ++i) {
+    float* ci = c + i * ldc;
+    if (accumulate) {
+      acc0[i] = _mm512_add_ps(acc0[i], _mm512_loadu_ps(ci));
+      acc1[i] = _mm512_add_ps(acc1[i], _mm512_loadu_ps(ci + 16));
+    }
+    _mm512_storeu_ps(ci, acc0[i]);
+    _mm512_storeu_ps(ci + 16, acc1[i]);
+  }
+}
+
+__attribute__((target("avx2,fma"))) void kernel_avx2(int64_t k, const float* a, const float* b, float* c, int64_t ldc,
+                                                      bool accumulate) {
+  constexpr int MR = 6;
+  __m256 acc0[MR], acc1[MR];
+#pragma GCC unroll 6
+  for (int i = 0; i < MR; ++i) acc0[i] = acc1[i] = _mm256_setzero_ps();
+  for (int64_t p = 0; p < k; ++p) {
+    const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+#pragma GCC unroll 6
+    for (int i = 0; i < MR; ++i) {
+      const __m256 ai = _mm256_broadcast_ss(a + i);
+      acc0[i] = _mm256_fmadd_ps(ai, b0, acc0[i]);
+      acc1[i] = _mm256_fmadd_ps(ai, b1, acc1[i]);
+    }
+    a += MR;
+    b += 16;
+  }
+#pragma GCC unroll 6
+  for (int i = 0; i < MR; ++i) {
+    float* ci = c + i * ldc;
+    if (accumulate) {
+      acc0[i] = _mm256_add_ps(acc0[i], _mm256_loadu_ps(ci));
+      acc1[i] = _mm256_add_ps(acc1[i], _mm256_loadu_ps(ci + 8));
+    }
+    _mm256_storeu_ps(ci, acc0[i]);
+    _mm256_storeu_ps(ci + 8, acc1[i]);
+  }
+}
+
+const Isa* detect() {
+  static const Isa avx512{12, 32, kernel_avx512};
+  static const Isa avx2{6, 16, kernel_avx2};
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f")) return &avx512;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return &avx2;
+  return nullptr;
+}
+
+// Bpack: for each NR-wide sliver of columns [j0, j0+NR), kc rows of NR floats (zero padded).
+void pack_b(const float* b, int64_t rsb, int64_t csb, int64_t kc, int64_t nc, int64_t nr, float* out, int64_t s0,
+            int64_t s1) {
+  for (int64_t s = s0; s < s1; ++s) {
+    const int64_t j0 = s * nr, w = std::min(nr, nc - j0);
+    float* dst = out + s * kc * nr;
+    for (int64_t p = 0; p < kc; ++p, dst += nr) {
+      const float* src = b + p * rsb + j0 * csb;
+      if (csb == 1) {
+        std::memcpy(dst, src, size_t(w) * sizeof(float));
+      } else {
+        for (int64_t j = 0; j < w; ++j) dst[j] = src[j * csb];
+      }
+      for (int64_t j = w; j < nr; ++j) dst[j] = 0.f;
+    }
+  }
+}
+
+// Apack: for each MR-tall sliver of rows, kc columns of MR floats (zero padded).
+void pack_a(const float* a, int64_t rsa, int64_t csa, int64_t mc, int64_t kc, int64_t mr, float* out) {
+  for (int64_t i0 = 0; i0 < mc; i0 += mr) {
+    const int64_t h = std::min(mr, mc - i0);
+    float* dst = out + i0 * kc;
+    if (csa == 1 && h == mr) {
+      for (int64_t p = 0; p < kc; ++p)
+        for (int64_t i = 0; i < mr; ++i) dst[p * mr + i] = a[(i0 + i) * rsa + p];
+    } else {
+      for (int64_t p = 0; p < kc; ++p) {
+        for (int64_t i = 0; i < h; ++i) dst[p * mr + i] = a[(i0 + i) * rsa + p * csa];
+        for (int64_t i = h; i < mr; ++i) dst[p * mr + i] = 0.f;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+bool sgemm(int64_t M, int64_t N, int64_t K, const float* a, int64_t rsa, int64_t csa, const float* b, int64_t rsb,
+           int64_t csb, float* c, int64_t ldc) {
+  static const Isa* isa = detect();
+  if (!isa) return false;
+  if (M == 0 || N == 0) return true;
+  if (K == 0) {
+    for (int64_t i = 0; i < M; ++i) std::memset(c + i * ldc, 0, size_t(N) * sizeof(float));
+    return true;
+  }
+  const int64_t MR = isa->mr, NR = isa->nr;
+  const int64_t MC = MR * 12;  // an A block of MC x KC stays in L2
+  const int64_t nslivers = (N + NR - 1) / NR;
+  const int64_t mblocks = (M + MC - 1) / MC;
+  // 64-byte aligned scratch for the packed B panel (all of N) and one A block per thread
+  thread_local std::vector<float> bpack_storage;
+  const size_t bsize = size_t(nslivers * NR * kKC) + 16;
+  if (bpack_storage.size() < bsize) bpack_storage.resize(bsize);
+  float* bpack = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(bpack_storage.data()) + 63) & ~uintptr_t(63));
+
+  for (int64_t pc = 0; pc < K; pc += kKC) {
+    const int64_t kc = std::min(kKC, K - pc);
+    const bool accumulate = pc > 0;
+    parallel_for(nslivers, std::max<int64_t>(1, nslivers / (2 * get_num_threads())), [&](int64_t s0, int64_t s1) {
+      pack_b(b + pc * rsb, rsb, csb, kc, N, NR, bpack, s0, s1);
+    });
+    // Work items are (M block, N chunk) pairs so that 2 threads stay busy for short M.
+    const int64_t nchunk_slivers = std::max<int64_t>(1, std::min<int64_t>(nslivers, 2048 / NR));
+    const int64_t nchunks = (nslivers + nchunk_slivers - 1) / nchunk_slivers;
+    parallel_for(mblocks * nchunks, 1, [&](int64_t w0, int64_t w1) {
+      thread_local std::vector<float> apack_storage;
+      const size_t asize = size_t(MC * kKC) + 16;
+      if (apack_storage.size() < asize) apack_storage.resize(asize);
+      float* apack = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(apack_storage.data()) + 63) & ~uintptr_t(63));
+      alignas(64) float tile[16 * 32];
+      int64_t packed_block = -1;
+      for (int64_t w = w0; w < w1; ++w) {
+        const int64_t mb = w / nchunks, nch = w % nchunks;
+        const int64_t i0 = mb * MC, mc = std::min(MC, M - i0);
+        if (packed_block != mb) {
+          pack_a(a + i0 * rsa + pc * csa, rsa, csa, mc, kc, MR, apack);
+          packed_block = mb;
+        }
+        const int64_t s_begin = nch * nchunk_slivers, s_end = std::min(nslivers, s_begin + nchunk_slivers);
+        for (int64_t s = s_begin; s < s_end; ++s) {
+          const int64_t j0 = s * NR, w_cols = std::min(NR, N - j0);
+          const float* bs = bpack + s * kc * NR;
+          for (int64_t ii = 0; ii < mc; ii += MR) {
+            const int64_t h = std::min(MR, mc - ii);
+            float* cdst = c + (i0 + ii) * ldc + j0;
+            if (h == MR && w_cols == NR) {
+              isa->kernel(kc, apack + ii * kc, bs, cdst, ldc, accumulate);
+            } else {  // edge tile: compute into a scratch tile, copy the valid part
+              isa->kernel(kc, apack + ii * kc, bs, tile, NR, false);
+              for (int64_t i = 0; i < h; ++i)
+                for (int64_t j = 0; j < w_cols; ++j)
+                  cdst[i * ldc + j] = accumulate ? cdst[i * ldc + j] + tile[i * NR + j] : tile[i * NR + j];
+            }
+          }
+        }
+      }
+    });
+  }
+  return true;
+}
+
+}  // namespace anneal::cpu
