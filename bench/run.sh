@@ -8,7 +8,7 @@ out=${1:-bench-results.jsonl}
 scripts/deps.sh
 scripts/build.sh build-bench -DCMAKE_BUILD_TYPE=Release -DANNEAL_CUDA=OFF -DANNEAL_BUILD_TESTS=OFF \
   -DANNEAL_BUILD_EXAMPLES=OFF >/dev/null
-export ANNEAL_NUM_THREADS=2 OMP_NUM_THREADS=2
+export ANNEAL_NUM_THREADS=2 OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2
 : >"$out"
 for round in 1 2 3; do
   ./build-bench/bench/cpu_bench | sed "s/}$/,\"round\":$round}/" | tee -a "$out"

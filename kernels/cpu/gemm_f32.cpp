@@ -18,6 +18,8 @@ namespace {
 
 constexpr int64_t kKC = 384;  // depth of a packed block: an A sliver + a B sliver stay in L1
 
+constexpr int kMrAvx512 = 14;  // 28 accumulators + 2 B vectors + 1 broadcast = 31 of 32 registers
+
 struct Isa {
   int64_t mr, nr;
   void (*kernel)(int64_t k, const float* a, const float* b, float* c, int64_t ldc, bool accumulate);
@@ -25,15 +27,15 @@ struct Isa {
 
 // ---- micro-kernels: C[MR x NR] (+)= Apack[k x MR] . Bpack[k x NR] ----
 
+template <int MR>
 __attribute__((target("avx512f"))) void kernel_avx512(int64_t k, const float* a, const float* b, float* c, int64_t ldc,
                                                        bool accumulate) {
-  constexpr int MR = 12;
   __m512 acc0[MR], acc1[MR];
-#pragma GCC unroll 12
+#pragma GCC unroll 16
   for (int i = 0; i < MR; ++i) acc0[i] = acc1[i] = _mm512_setzero_ps();
   for (int64_t p = 0; p < k; ++p) {
     const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
-#pragma GCC unroll 12
+#pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) {
       const __m512 ai = _mm512_set1_ps(a[i]);
       acc0[i] = _mm512_fmadd_ps(ai, b0, acc0[i]);
@@ -42,7 +44,7 @@ __attribute__((target("avx512f"))) void kernel_avx512(int64_t k, const float* a,
     a += MR;
     b += 32;
   }
-#pragma GCC unroll 12
+#pragma GCC unroll 16
   for (int i = 0; i < MR; ++i) {
     float* ci = c + i * ldc;
     if (accumulate) {
@@ -84,7 +86,7 @@ __attribute__((target("avx2,fma"))) void kernel_avx2(int64_t k, const float* a, 
 }
 
 const Isa* detect() {
-  static const Isa avx512{12, 32, kernel_avx512};
+  static const Isa avx512{kMrAvx512, 32, kernel_avx512<kMrAvx512>};
   static const Isa avx2{6, 16, kernel_avx2};
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx512f")) return &avx512;
@@ -141,7 +143,6 @@ bool sgemm(int64_t M, int64_t N, int64_t K, const float* a, int64_t rsa, int64_t
   const int64_t MR = isa->mr, NR = isa->nr;
   const int64_t MC = MR * 12;  // an A block of MC x KC stays in L2
   const int64_t nslivers = (N + NR - 1) / NR;
-  const int64_t mblocks = (M + MC - 1) / MC;
   // 64-byte aligned scratch for the packed B panel (all of N) and one A block per thread
   thread_local std::vector<float> bpack_storage;
   const size_t bsize = size_t(nslivers * NR * kKC) + 16;
@@ -154,37 +155,43 @@ bool sgemm(int64_t M, int64_t N, int64_t K, const float* a, int64_t rsa, int64_t
     parallel_for(nslivers, std::max<int64_t>(1, nslivers / (2 * get_num_threads())), [&](int64_t s0, int64_t s1) {
       pack_b(b + pc * rsb, rsb, csb, kc, N, NR, bpack, s0, s1);
     });
-    // Work items are (M block, N chunk) pairs so that 2 threads stay busy for short M.
-    const int64_t nchunk_slivers = std::max<int64_t>(1, std::min<int64_t>(nslivers, 2048 / NR));
-    const int64_t nchunks = (nslivers + nchunk_slivers - 1) / nchunk_slivers;
-    parallel_for(mblocks * nchunks, 1, [&](int64_t w0, int64_t w1) {
+    // Each thread takes an equal share of the rows (whole MR slivers), or of the column
+    // slivers when there are too few rows to share.
+    const int64_t T = std::max(1, get_num_threads());
+    const int64_t row_slivers = (M + MR - 1) / MR;
+    const bool split_rows = row_slivers >= 2 * T || nslivers < 2 * T;
+    parallel_for(T, 1, [&](int64_t t0, int64_t t1) {
       thread_local std::vector<float> apack_storage;
       const size_t asize = size_t(MC * kKC) + 16;
       if (apack_storage.size() < asize) apack_storage.resize(asize);
       float* apack = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(apack_storage.data()) + 63) & ~uintptr_t(63));
-      alignas(64) float tile[16 * 32];
-      int64_t packed_block = -1;
-      for (int64_t w = w0; w < w1; ++w) {
-        const int64_t mb = w / nchunks, nch = w % nchunks;
-        const int64_t i0 = mb * MC, mc = std::min(MC, M - i0);
-        if (packed_block != mb) {
-          pack_a(a + i0 * rsa + pc * csa, rsa, csa, mc, kc, MR, apack);
-          packed_block = mb;
+      alignas(64) float tile[16 * 32];  // MR <= 16
+      for (int64_t t = t0; t < t1; ++t) {
+        int64_t r0 = 0, r1 = M, s_begin = 0, s_end = nslivers;
+        if (split_rows) {
+          r0 = std::min(M, (row_slivers * t / T) * MR);
+          r1 = std::min(M, (row_slivers * (t + 1) / T) * MR);
+        } else {
+          s_begin = nslivers * t / T;
+          s_end = nslivers * (t + 1) / T;
         }
-        const int64_t s_begin = nch * nchunk_slivers, s_end = std::min(nslivers, s_begin + nchunk_slivers);
-        for (int64_t s = s_begin; s < s_end; ++s) {
-          const int64_t j0 = s * NR, w_cols = std::min(NR, N - j0);
-          const float* bs = bpack + s * kc * NR;
-          for (int64_t ii = 0; ii < mc; ii += MR) {
-            const int64_t h = std::min(MR, mc - ii);
-            float* cdst = c + (i0 + ii) * ldc + j0;
-            if (h == MR && w_cols == NR) {
-              isa->kernel(kc, apack + ii * kc, bs, cdst, ldc, accumulate);
-            } else {  // edge tile: compute into a scratch tile, copy the valid part
-              isa->kernel(kc, apack + ii * kc, bs, tile, NR, false);
-              for (int64_t i = 0; i < h; ++i)
-                for (int64_t j = 0; j < w_cols; ++j)
-                  cdst[i * ldc + j] = accumulate ? cdst[i * ldc + j] + tile[i * NR + j] : tile[i * NR + j];
+        for (int64_t i0 = r0; i0 < r1; i0 += MC) {
+          const int64_t mc = std::min(MC, r1 - i0);
+          pack_a(a + i0 * rsa + pc * csa, rsa, csa, mc, kc, MR, apack);
+          for (int64_t s = s_begin; s < s_end; ++s) {
+            const int64_t j0 = s * NR, w_cols = std::min(NR, N - j0);
+            const float* bs = bpack + s * kc * NR;
+            for (int64_t ii = 0; ii < mc; ii += MR) {
+              const int64_t h = std::min(MR, mc - ii);
+              float* cdst = c + (i0 + ii) * ldc + j0;
+              if (h == MR && w_cols == NR) {
+                isa->kernel(kc, apack + ii * kc, bs, cdst, ldc, accumulate);
+              } else {  // edge tile: compute into a scratch tile, copy the valid part
+                isa->kernel(kc, apack + ii * kc, bs, tile, NR, false);
+                for (int64_t i = 0; i < h; ++i)
+                  for (int64_t j = 0; j < w_cols; ++j)
+                    cdst[i * ldc + j] = accumulate ? cdst[i * ldc + j] + tile[i * NR + j] : tile[i * NR + j];
+              }
             }
           }
         }
