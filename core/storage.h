@@ -19,6 +19,9 @@ class StorageImpl {
   StorageImpl& operator=(const StorageImpl&) = delete;
 
   void* data() const { return data_; }
+  // In-place writes to this memory; views and detached tensors share it, so a tensor
+  // saved for backward notices when any alias of it was modified.
+  std::atomic<uint64_t>& version() { return version_; }
   size_t nbytes() const { return nbytes_; }
   Device device() const { return device_; }
 
@@ -28,13 +31,9 @@ class StorageImpl {
   Device device_;
   Allocator* allocator_;  // null for borrowed memory
   std::function<void(void*)> deleter_;
+  std::atomic<uint64_t> version_{0};
 };
 using Storage = std::shared_ptr<StorageImpl>;
 
-// Counts in-place writes to a storage; views share it, so a saved tensor notices when
-// any alias of it was modified.
-struct VersionCounter {
-  std::atomic<uint64_t> version{0};
-};
 
 }  // namespace anneal

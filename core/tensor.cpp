@@ -141,8 +141,8 @@ uint32_t Tensor::output_nr() const {
   return m ? m->output_nr : 0;
 }
 bool Tensor::is_leaf() const { return grad_fn() == nullptr; }
-uint64_t Tensor::version() const { return impl_->version_counter()->version.load(); }
-void Tensor::bump_version() const { impl_->version_counter()->version.fetch_add(1); }
+uint64_t Tensor::version() const { return impl_->storage()->version().load(); }
+void Tensor::bump_version() const { impl_->storage()->version().fetch_add(1); }
 
 void Tensor::retain_grad() const {
   ANNEAL_CHECK(requires_grad(), AutogradError, "retain_grad: can't retain_grad on Tensor that has requires_grad=False");
@@ -186,7 +186,7 @@ Tensor Tensor::detach() const {
   ANNEAL_CHECK_DEFINED("detach");
   // Shares storage and version counter: in-place writes through either are seen by both.
   auto impl = std::make_shared<TensorImpl>(impl_->storage(), impl_->dtype(), impl_->sizes(), impl_->strides(),
-                                           impl_->offset(), impl_->version_counter());
+                                           impl_->offset());
   return Tensor(impl);
 }
 

@@ -14,11 +14,13 @@
 #include "core/device.h"
 #include "core/dtype.h"
 #include "core/scalar.h"
+#include "core/small_vector.h"
 
 namespace anneal {
 
-using Shape = std::vector<int64_t>;
-using IntList = std::vector<int64_t>;
+// Sizes, strides and lists of dims: inline up to 6 entries.
+using Shape = SmallVector<int64_t, 6>;
+using IntList = Shape;
 
 class TensorImpl;
 class Node;

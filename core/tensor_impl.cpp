@@ -47,8 +47,7 @@ Tensor make_empty(const Shape& sizes, DType dtype, Allocator* allocator) {
 
 Tensor make_view(const Tensor& base, Shape sizes, Shape strides, int64_t offset) {
   const TensorImpl* b = base.impl();
-  return Tensor(std::make_shared<TensorImpl>(b->storage(), b->dtype(), std::move(sizes), std::move(strides), offset,
-                                             b->version_counter()));
+  return Tensor(std::make_shared<TensorImpl>(b->storage(), b->dtype(), std::move(sizes), std::move(strides), offset));
 }
 
 static bool compute_contiguous(const Shape& sizes, const Shape& strides) {
@@ -62,15 +61,13 @@ static bool compute_contiguous(const Shape& sizes, const Shape& strides) {
   return true;
 }
 
-TensorImpl::TensorImpl(Storage storage, DType dtype, Shape sizes, Shape strides, int64_t offset,
-                       std::shared_ptr<VersionCounter> version)
+TensorImpl::TensorImpl(Storage storage, DType dtype, Shape sizes, Shape strides, int64_t offset)
     : storage_(std::move(storage)),
       dtype_(dtype),
       sizes_(std::move(sizes)),
       strides_(std::move(strides)),
       offset_(offset),
       numel_(shape_numel(sizes_)),
-      contiguous_(compute_contiguous(sizes_, strides_)),
-      version_(version ? std::move(version) : std::make_shared<VersionCounter>()) {}
+      contiguous_(compute_contiguous(sizes_, strides_)) {}
 
 }  // namespace anneal

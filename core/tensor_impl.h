@@ -22,8 +22,7 @@ struct AutogradMeta {
 
 class TensorImpl {
  public:
-  TensorImpl(Storage storage, DType dtype, Shape sizes, Shape strides, int64_t offset,
-             std::shared_ptr<VersionCounter> version = nullptr);
+  TensorImpl(Storage storage, DType dtype, Shape sizes, Shape strides, int64_t offset);
 
   const Shape& sizes() const { return sizes_; }
   const Shape& strides() const { return strides_; }
@@ -36,7 +35,6 @@ class TensorImpl {
   void* data() const {
     return static_cast<char*>(storage_->data()) + offset_ * int64_t(element_size(dtype_));
   }
-  const std::shared_ptr<VersionCounter>& version_counter() const { return version_; }
 
   AutogradMeta* autograd() const { return autograd_.get(); }
   AutogradMeta& ensure_autograd() {
@@ -58,7 +56,6 @@ class TensorImpl {
   int64_t offset_;
   int64_t numel_;
   bool contiguous_;
-  std::shared_ptr<VersionCounter> version_;
   std::unique_ptr<AutogradMeta> autograd_;
 };
 

@@ -158,8 +158,8 @@ Tensor reshape_raw(const Tensor& t, const Shape& shape) {
 void mark_view(const Tensor& t) { t.impl()->is_view = true; }
 bool is_view(const Tensor& t) { return t.impl()->is_view; }
 
-std::vector<int64_t> normalize_dims(const char* op, const IntList& dims, int64_t ndim) {
-  std::vector<int64_t> out;
+IntList normalize_dims(const char* op, const IntList& dims, int64_t ndim) {
+  IntList out;
   std::vector<bool> seen(size_t(std::max<int64_t>(ndim, 1)), false);
   for (int64_t d : dims) {
     int64_t w = wrap_dim(d, ndim, op);

@@ -34,6 +34,6 @@ std::optional<Shape> view_strides(const Shape& sizes, const Shape& strides, cons
 // Marks tensors as views (for the in-place-on-view autograd check).
 void mark_view(const Tensor& t);
 bool is_view(const Tensor& t);
-std::vector<int64_t> normalize_dims(const char* op, const IntList& dims, int64_t ndim);
+IntList normalize_dims(const char* op, const IntList& dims, int64_t ndim);
 
 }  // namespace anneal::detail

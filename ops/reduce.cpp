@@ -14,7 +14,7 @@ using autograd::record;
 namespace {
 
 struct ReducePlan {
-  std::vector<int64_t> dims;  // sorted, unique
+  IntList dims;  // sorted, unique
   Shape out_keep;             // output shape with kept (size-1) reduced dims
   Shape out_shape;            // final output shape
   int64_t count = 1;          // elements reduced into each output

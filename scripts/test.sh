@@ -10,6 +10,8 @@ status=0
 echo "== CPU build"
 scripts/build.sh build-test -DCMAKE_BUILD_TYPE=Release -DANNEAL_CUDA=OFF
 (cd build-test && ctest --output-on-failure -j "$jobs") || status=1
+echo "== install and find_package(anneal) from another project"
+scripts/install_check.sh build-test || status=1
 
 if command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ]; then
   echo "== CUDA-enabled build"

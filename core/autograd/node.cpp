@@ -114,34 +114,49 @@ Edge gradient_edge(const Tensor& t) {
   return {grad_accumulator(t), 0};
 }
 
-bool any_requires_grad(const TensorList& inputs) {
+template <typename List>
+static bool any_requires_grad_impl(const List& inputs) {
   if (!GradMode::is_enabled()) return false;
   for (const auto& t : inputs)
     if (t.defined() && t.requires_grad()) return true;
   return false;
 }
+bool any_requires_grad(const TensorList& inputs) { return any_requires_grad_impl(inputs); }
+bool any_requires_grad(std::initializer_list<Tensor> inputs) { return any_requires_grad_impl(inputs); }
 
-void set_history(const std::shared_ptr<Node>& node, const TensorList& inputs, const TensorList& outputs) {
+template <typename In, typename Out>
+void set_history(const std::shared_ptr<Node>& node, const In& inputs, const Out& outputs) {
   node->next_edges.clear();
   node->input_meta.clear();
+  node->next_edges.reserve(inputs.size());
+  node->input_meta.reserve(inputs.size());
   for (const auto& t : inputs) {
     node->next_edges.push_back(gradient_edge(t));
     if (t.defined()) node->input_meta.push_back({t.sizes(), t.dtype(), t.device()});
     else node->input_meta.push_back({});
   }
   node->output_meta.clear();
-  for (uint32_t i = 0; i < outputs.size(); ++i) {
-    const Tensor& o = outputs[i];
+  node->output_meta.reserve(outputs.size());
+  uint32_t i = 0;
+  for (const Tensor& o : outputs) {
     node->output_meta.push_back({o.sizes(), o.dtype(), o.device()});
     auto& m = o.impl()->ensure_autograd();
     m.requires_grad = true;
     m.grad_fn = node;
-    m.output_nr = i;
+    m.output_nr = i++;
   }
 }
+template void set_history(const std::shared_ptr<Node>&, const TensorList&, const TensorList&);
 
 std::shared_ptr<Node> record(const char* name, const TensorList& inputs, const TensorList& outputs,
                              FunctionNode::BackwardFn backward) {
+  if (!any_requires_grad(inputs)) return nullptr;
+  auto node = std::make_shared<FunctionNode>(name, std::move(backward));
+  set_history(node, inputs, outputs);
+  return node;
+}
+std::shared_ptr<Node> record(const char* name, std::initializer_list<Tensor> inputs,
+                             std::initializer_list<Tensor> outputs, FunctionNode::BackwardFn backward) {
   if (!any_requires_grad(inputs)) return nullptr;
   auto node = std::make_shared<FunctionNode>(name, std::move(backward));
   set_history(node, inputs, outputs);

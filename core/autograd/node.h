@@ -106,12 +106,17 @@ Edge gradient_edge(const Tensor& t);
 std::shared_ptr<Node> grad_accumulator(const Tensor& t);
 // True when grad mode is on and any input requires grad.
 bool any_requires_grad(const TensorList& inputs);
+bool any_requires_grad(std::initializer_list<Tensor> inputs);
 // Attaches `node` as grad_fn of `outputs` with edges to `inputs`.
-void set_history(const std::shared_ptr<Node>& node, const TensorList& inputs, const TensorList& outputs);
+template <typename In, typename Out>
+void set_history(const std::shared_ptr<Node>& node, const In& inputs, const Out& outputs);
 // The common case: records a FunctionNode if any input needs a gradient; returns it
 // (null when nothing was recorded).
 std::shared_ptr<Node> record(const char* name, const TensorList& inputs, const TensorList& outputs,
                              FunctionNode::BackwardFn backward);
+// The same for brace lists, without building vectors on the hot path.
+std::shared_ptr<Node> record(const char* name, std::initializer_list<Tensor> inputs,
+                             std::initializer_list<Tensor> outputs, FunctionNode::BackwardFn backward);
 
 }  // namespace autograd
 }  // namespace anneal

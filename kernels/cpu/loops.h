@@ -62,6 +62,28 @@ StridedLayout<K> make_layout(const std::array<const Tensor*, K>& ts) {
 template <int K, typename Inner>
 void for_each_strided(const std::array<const Tensor*, K>& ts, const Inner& inner,
                       int64_t grain = kElementwiseGrain) {
+  // The common case first: every operand contiguous (or a one-element broadcast).
+  {
+    const int64_t n = ts[0]->numel();
+    bool flat = true;
+    int64_t strides[K];
+    char* base[K];
+    for (int k = 0; k < K && flat; ++k) {
+      const TensorImpl* t = ts[k]->impl();
+      base[k] = static_cast<char*>(t->data());
+      if (t->is_contiguous() && t->numel() == n) strides[k] = int64_t(element_size(t->dtype()));
+      else if (t->numel() == 1) strides[k] = 0;
+      else flat = false;
+    }
+    if (flat) {
+      parallel_for(n, grain, [&](int64_t b, int64_t e) {
+        char* p[K];
+        for (int k = 0; k < K; ++k) p[k] = base[k] + b * strides[k];
+        inner(p, strides, e - b);
+      });
+      return;
+    }
+  }
   StridedLayout<K> L = make_layout<K>(ts);
   if (L.numel == 0) return;
   if (L.ndim == 0) {

@@ -1,0 +1,49 @@
+// GPU tests: built whenever the CUDA backend is; each skips with a message when this
+// machine has no CUDA device.
+#include <gtest/gtest.h>
+
+#include "anneal.h"
+
+using namespace anneal;
+
+namespace {
+
+class Cuda : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!cuda_is_available()) GTEST_SKIP() << "no CUDA device on this machine (cuda_device_count() == 0)";
+  }
+};
+
+TEST(CudaProbe, CountIsNeverAnError) {
+  int n = cuda_device_count();  // no driver, no device: 0, not a crash
+  EXPECT_GE(n, 0);
+  EXPECT_EQ(cuda_is_available(), n > 0);
+}
+
+TEST_F(Cuda, RoundTripThroughDeviceMemory) {
+  Tensor h = arange(1000, TensorOptions(DType::Float32));
+  Tensor d = h.to(Device("cuda:0"));
+  EXPECT_EQ(d.device(), Device("cuda:0"));
+  EXPECT_TRUE(equal(d.cpu(), h));
+}
+
+TEST_F(Cuda, FillAndAllocatorStatistics) {
+  Tensor z = zeros({256}, TensorOptions(DType::Float32, Device("cuda:0")));
+  EXPECT_TRUE(equal(z.cpu(), zeros({256})));
+  MemoryStats s = allocator_for(Device("cuda:0"))->stats();
+  EXPECT_GE(s.allocated_bytes, 1024);
+}
+
+TEST_F(Cuda, MissingKernelsAreClearErrors) {
+  Tensor d = ones({4}, TensorOptions(DType::Float32, Device("cuda:0")));
+  EXPECT_THROW(exp(d), NotImplementedError);
+  EXPECT_THROW(add(d, ones({4})), DeviceError);  // mixing devices
+}
+
+TEST_F(Cuda, BadDeviceIndexIsAnError) {
+  EXPECT_THROW(zeros({1}, TensorOptions(DType::Float32, Device("cuda:" + std::to_string(cuda_device_count())))),
+               DeviceError);
+}
+
+}  // namespace
