@@ -35,9 +35,12 @@ int main(int argc, char** argv) {
     double t_copy = bench::median_seconds([&] { std::memcpy(out.data_ptr(), a.data_ptr(), size_t(N) * 4); }, 9);
     double t_add = bench::median_seconds([&] { add(a, b); }, 9);
     double t_relu = bench::median_seconds([&] { relu(a); }, 9);
+    double t_clone = bench::median_seconds([&] { a.clone(); }, 9);
     auto gbps = [&](double bytes, double s) { return fmt("%.1f", bytes / s / 1e9); };
     bench::emit("{\"bench\":\"memcpy\",\"impl\":\"libc\",\"numel\":" + std::to_string(N) + ",\"gbps\":" +
                 gbps(8.0 * N, t_copy) + "}");
+    bench::emit("{\"bench\":\"copy_f32\",\"impl\":\"anneal\",\"numel\":" + std::to_string(N) +
+                ",\"threads\":" + std::to_string(threads) + ",\"gbps\":" + gbps(8.0 * N, t_clone) + "}");
     bench::emit("{\"bench\":\"add_f32\",\"impl\":\"anneal\",\"numel\":" + std::to_string(N) + ",\"threads\":" +
                 std::to_string(threads) + ",\"gbps\":" + gbps(12.0 * N, t_add) + ",\"ms\":" + fmt("%.2f", t_add * 1e3) + "}");
     bench::emit("{\"bench\":\"relu_f32\",\"impl\":\"anneal\",\"numel\":" + std::to_string(N) + ",\"threads\":" +

@@ -41,6 +41,8 @@ N = 16 << 20
 a, b = torch.randn(N), torch.randn(N)
 s = median_seconds(lambda: torch.add(a, b), 9)
 emit(bench="add_f32", impl="torch", numel=N, threads=threads, gbps=round(12 * N / s / 1e9, 1), ms=round(s * 1e3, 2))
+s = median_seconds(lambda: a.clone(), 9)
+emit(bench="copy_f32", impl="torch", numel=N, threads=threads, gbps=round(8 * N / s / 1e9, 1))
 s = median_seconds(lambda: torch.relu(a), 9)
 emit(bench="relu_f32", impl="torch", numel=N, threads=threads, gbps=round(8 * N / s / 1e9, 1), ms=round(s * 1e3, 2))
 an, bn = a.numpy(), b.numpy()

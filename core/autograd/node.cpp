@@ -31,7 +31,7 @@ TensorList FunctionNode::apply(TensorList&& grads) {
       out[i] = Tensor();
       continue;
     }
-    const auto& m = input_meta[i];
+    const auto& m = next_edges[i].meta;
     if (out[i].sizes() != m.shape || out[i].dtype() != m.dtype) out[i] = autograd::math::reduce_to(out[i], m.shape, m.dtype);
   }
   return out;
@@ -110,8 +110,8 @@ std::shared_ptr<Node> grad_accumulator(const Tensor& t) {
 
 Edge gradient_edge(const Tensor& t) {
   if (!t.defined() || !t.requires_grad()) return {};
-  if (auto fn = t.grad_fn()) return {fn, t.output_nr()};
-  return {grad_accumulator(t), 0};
+  if (auto fn = t.grad_fn()) return {fn, t.output_nr(), {}};
+  return {grad_accumulator(t), 0, {}};
 }
 
 template <typename List>
@@ -127,13 +127,10 @@ bool any_requires_grad(std::initializer_list<Tensor> inputs) { return any_requir
 template <typename In, typename Out>
 void set_history(const std::shared_ptr<Node>& node, const In& inputs, const Out& outputs) {
   node->next_edges.clear();
-  node->input_meta.clear();
   node->next_edges.reserve(inputs.size());
-  node->input_meta.reserve(inputs.size());
   for (const auto& t : inputs) {
     node->next_edges.push_back(gradient_edge(t));
-    if (t.defined()) node->input_meta.push_back({t.sizes(), t.dtype(), t.device()});
-    else node->input_meta.push_back({});
+    if (t.defined()) node->next_edges.back().meta = {t.sizes(), t.dtype(), t.device()};
   }
   node->output_meta.clear();
   node->output_meta.reserve(outputs.size());

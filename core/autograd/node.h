@@ -12,18 +12,19 @@
 
 namespace anneal {
 
-struct Edge {
-  std::shared_ptr<Node> fn;
-  uint32_t input_nr = 0;  // which gradient slot of fn this edge feeds
-  bool valid() const { return fn != nullptr; }
-};
-
-// What a forward input looked like, so its gradient can be reduced (broadcast), cast
-// back (promotion) and checked before it flows on.
+// What a tensor looked like when it entered or left an op, so a gradient can be reduced
+// (broadcast), cast back (promotion) or made as zeros.
 struct InputMeta {
   Shape shape;
   DType dtype = DType::Float32;
   Device device;
+};
+
+struct Edge {
+  std::shared_ptr<Node> fn;
+  uint32_t input_nr = 0;  // which gradient slot of fn this edge feeds
+  InputMeta meta;         // the forward input this edge stands for
+  bool valid() const { return fn != nullptr; }
 };
 
 class Node : public std::enable_shared_from_this<Node> {
@@ -37,8 +38,7 @@ class Node : public std::enable_shared_from_this<Node> {
   virtual void release_saved() {}
 
   uint64_t sequence_nr() const { return sequence_nr_; }
-  std::vector<Edge> next_edges;
-  std::vector<InputMeta> input_meta;   // one per next edge
+  std::vector<Edge> next_edges;       // one per forward input
   std::vector<InputMeta> output_meta;  // one per forward output (gradient slot)
   // Hooks on the gradient of a forward output (tensor.register_hook on a non-leaf).
   std::map<uint32_t, std::vector<Tensor::Hook>> pre_hooks;
