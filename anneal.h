@@ -8,4 +8,8 @@
 #include "core/tensor.h"
 #include "kernels/backend.h"
 #include "kernels/cpu/parallel.h"
+#include "nn/init.h"
+#include "nn/layers.h"
+#include "nn/module.h"
 #include "ops/ops.h"
+#include "optim/optimizer.h"

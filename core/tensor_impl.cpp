@@ -50,6 +50,18 @@ Tensor make_view(const Tensor& base, Shape sizes, Shape strides, int64_t offset)
   return Tensor(std::make_shared<TensorImpl>(b->storage(), b->dtype(), std::move(sizes), std::move(strides), offset));
 }
 
+static bool compute_contiguous(const Shape& sizes, const Shape& strides);
+
+void TensorImpl::set_data(const TensorImpl& src) {
+  storage_ = src.storage_;
+  dtype_ = src.dtype_;
+  sizes_ = src.sizes_;
+  strides_ = src.strides_;
+  offset_ = src.offset_;
+  numel_ = src.numel_;
+  contiguous_ = compute_contiguous(sizes_, strides_);
+}
+
 static bool compute_contiguous(const Shape& sizes, const Shape& strides) {
   int64_t expected = 1;
   for (size_t i = sizes.size(); i-- > 0;) {

@@ -32,6 +32,9 @@ class TensorImpl {
   DType dtype() const { return dtype_; }
   Device device() const { return storage_->device(); }
   const Storage& storage() const { return storage_; }
+  // Points this tensor at other data (Module::to moves parameters this way, so that
+  // everyone holding the tensor sees the move); autograd state is kept.
+  void set_data(const TensorImpl& src);
   bool is_contiguous() const { return contiguous_; }
   void* data() const {
     return static_cast<char*>(storage_->data()) + offset_ * int64_t(element_size(dtype_));

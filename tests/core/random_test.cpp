@@ -59,3 +59,26 @@ TEST(Random, Distributions) {
   EXPECT_TRUE(dropout(x, 0.5, false).is_same(x));
   EXPECT_THROW(dropout(x, 1.5), ValueError);
 }
+
+TEST(Random, DropoutGradientIsTheScaledMask) {
+  // With a fixed generator the mask is a function of the seed alone, so the gradient
+  // can be checked exactly and by finite differences.
+  Tensor x = randn({50}, DType::Float64).set_requires_grad();
+  auto f = [&](const Tensor& in) {
+    Generator g(123);
+    return dropout(in, 0.3, true, &g);
+  };
+  Tensor y = f(x);
+  Tensor w = randn({50}, DType::Float64);
+  sum(y * w).backward();
+  Tensor mask = ne(y.detach(), 0.0).to(DType::Float64);
+  EXPECT_TRUE(allclose(x.grad(), w * mask / 0.7, 1e-12, 1e-12));
+  const double h = 1e-6;
+  for (int64_t j = 0; j < 50; j += 7) {
+    Tensor xp = x.detach().clone(), xm = x.detach().clone();
+    xp.data_ptr<double>()[j] += h;
+    xm.data_ptr<double>()[j] -= h;
+    double num = (sum(f(xp) * w).item<double>() - sum(f(xm) * w).item<double>()) / (2 * h);
+    EXPECT_NEAR(x.grad().data_ptr<double>()[j], num, 1e-6);
+  }
+}

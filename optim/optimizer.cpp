@@ -1,0 +1,281 @@
+#include "optim/optimizer.h"
+
+#include <cmath>
+#include <set>
+
+#include "core/autograd/grad_mode.h"
+#include "core/error.h"
+#include "ops/ops.h"
+
+namespace anneal::optim {
+
+double ParamGroup::get(const std::string& key) const {
+  auto it = options.find(key);
+  ANNEAL_CHECK(it != options.end(), ValueError, "optimizer parameter group has no option '", key, "'");
+  return it->second;
+}
+
+Optimizer::Optimizer(std::vector<ParamGroup> groups, Options defaults) : defaults_(std::move(defaults)) {
+  ANNEAL_CHECK(!groups.empty(), ValueError, "optimizer got an empty parameter list");
+  for (auto& g : groups) add_param_group(std::move(g));
+}
+
+void Optimizer::add_param_group(ParamGroup group) {
+  std::set<const void*> seen;
+  for (auto& g : groups_)
+    for (auto& p : g.params) seen.insert(p.impl());
+  for (auto& p : group.params) {
+    ANNEAL_CHECK(p.defined(), ValueError, "optimizer: parameter is undefined");
+    ANNEAL_CHECK(p.is_leaf(), ValueError, "optimizer: can't optimize a non-leaf Tensor");
+    ANNEAL_CHECK(is_floating(p.dtype()), TypeError, "optimizer: parameters must be floating point, got ",
+                 dtype_name(p.dtype()));
+    ANNEAL_CHECK(seen.insert(p.impl()).second, ValueError, "optimizer: some parameters appear in more than one parameter group");
+  }
+  for (auto& [k, v] : defaults_) group.options.emplace(k, v);  // keeps the group's own values
+  for (auto& [k, v] : group.options)
+    ANNEAL_CHECK(defaults_.count(k), ValueError, "optimizer: unknown option '", k, "' in a parameter group");
+  ANNEAL_CHECK(group.get("lr") >= 0, ValueError, "optimizer: invalid learning rate ", group.get("lr"));
+  groups_.push_back(std::move(group));
+}
+
+void Optimizer::zero_grad(bool set_to_none) {
+  for (auto& g : groups_)
+    for (auto& p : g.params) {
+      if (!p.grad().defined()) continue;
+      if (set_to_none) {
+        p.set_grad(Tensor());
+      } else {
+        NoGradGuard ng;
+        p.mutable_grad().zero_();
+      }
+    }
+}
+
+OptimizerState Optimizer::state_dict() const {
+  OptimizerState s;
+  int64_t index = 0;
+  for (auto& g : groups_) {
+    s.groups.push_back(g.options);
+    for (auto& p : g.params) {
+      auto it = state_.find(p.impl());
+      if (it != state_.end()) {
+        auto& dst = s.state[index];
+        for (auto& [k, t] : it->second) dst[k] = t.detach().clone();
+      }
+      ++index;
+    }
+  }
+  return s;
+}
+
+void Optimizer::load_state_dict(const OptimizerState& s) {
+  ANNEAL_CHECK(s.groups.size() == groups_.size(), ValueError, "loaded state dict has ", s.groups.size(),
+               " parameter groups, the optimizer has ", groups_.size());
+  int64_t index = 0;
+  std::vector<std::pair<const void*, Tensor>> params;
+  for (size_t i = 0; i < groups_.size(); ++i) {
+    for (auto& [k, v] : s.groups[i]) groups_[i].options[k] = v;
+    for (auto& p : groups_[i].params) params.emplace_back(p.impl(), p);
+  }
+  for (auto& [idx, st] : s.state) {
+    ANNEAL_CHECK(idx >= 0 && idx < int64_t(params.size()), ValueError, "loaded optimizer state names parameter ",
+                 idx, " but the optimizer has ", params.size());
+    auto& dst = state_[params[size_t(idx)].first];
+    dst.clear();
+    for (auto& [k, t] : st) {
+      const Tensor& p = params[size_t(idx)].second;
+      dst[k] = t.dim() == 0 ? t.clone() : t.to(p.device()).to(p.dtype()).clone();
+    }
+  }
+  (void)index;
+}
+
+// ---- SGD ----
+
+static Options sgd_defaults(double lr, double momentum, double dampening, double wd, bool nesterov, bool maximize) {
+  return {{"lr", lr},           {"momentum", momentum}, {"dampening", dampening},
+          {"weight_decay", wd}, {"nesterov", nesterov}, {"maximize", maximize}};
+}
+
+SGD::SGD(TensorList params, double lr, double momentum, double dampening, double wd, bool nesterov, bool maximize)
+    : SGD(std::vector<ParamGroup>{{std::move(params), {}}}, sgd_defaults(lr, momentum, dampening, wd, nesterov, maximize)) {}
+
+SGD::SGD(std::vector<ParamGroup> groups, Options defaults) : Optimizer(std::move(groups), [&] {
+      Options d = sgd_defaults(1e-3, 0, 0, 0, false, false);
+      for (auto& [k, v] : defaults) d[k] = v;
+      return d;
+    }()) {
+  for (auto& g : groups_) {
+    ANNEAL_CHECK(g.get("momentum") >= 0, ValueError, "SGD: invalid momentum value ", g.get("momentum"));
+    ANNEAL_CHECK(g.get("weight_decay") >= 0, ValueError, "SGD: invalid weight_decay value ", g.get("weight_decay"));
+    ANNEAL_CHECK(!(g.get("nesterov") != 0 && (g.get("momentum") <= 0 || g.get("dampening") != 0)), ValueError,
+                 "SGD: Nesterov momentum requires a momentum and zero dampening");
+  }
+}
+
+void SGD::step() {
+  NoGradGuard ng;
+  for (auto& g : groups_) {
+    const double lr = g.get("lr"), momentum = g.get("momentum"), dampening = g.get("dampening"),
+                 wd = g.get("weight_decay");
+    const bool nesterov = g.get("nesterov") != 0, maximize = g.get("maximize") != 0;
+    for (auto& p : g.params) {
+      if (!p.grad().defined()) continue;
+      Tensor d = maximize ? -p.grad() : p.grad();
+      if (wd != 0) d = d + p * wd;
+      if (momentum != 0) {
+        auto& st = state_[p.impl()];
+        auto it = st.find("momentum_buffer");
+        if (it == st.end()) {
+          st["momentum_buffer"] = d.clone();
+        } else {
+          it->second.mul_(momentum).add_(d, 1 - dampening);
+        }
+        const Tensor& buf = st["momentum_buffer"];
+        d = nesterov ? d + buf * momentum : buf;
+      }
+      p.add_(d, -lr);
+    }
+  }
+}
+
+// ---- Adam / AdamW ----
+
+static Options adam_defaults(double lr, double b1, double b2, double eps, double wd, bool amsgrad) {
+  return {{"lr", lr}, {"beta1", b1}, {"beta2", b2}, {"eps", eps}, {"weight_decay", wd}, {"amsgrad", amsgrad}};
+}
+
+Adam::Adam(TensorList params, double lr, double b1, double b2, double eps, double wd, bool amsgrad)
+    : Adam(std::vector<ParamGroup>{{std::move(params), {}}}, adam_defaults(lr, b1, b2, eps, wd, amsgrad)) {}
+
+Adam::Adam(std::vector<ParamGroup> groups, Options defaults, bool decoupled)
+    : Optimizer(std::move(groups), [&] {
+        Options d = adam_defaults(1e-3, 0.9, 0.999, 1e-8, 0, false);
+        for (auto& [k, v] : defaults) d[k] = v;
+        return d;
+      }()),
+      decoupled_(decoupled) {
+  for (auto& g : groups_) {
+    ANNEAL_CHECK(g.get("beta1") >= 0 && g.get("beta1") < 1, ValueError, name(), ": invalid beta parameter at index 0: ",
+                 g.get("beta1"));
+    ANNEAL_CHECK(g.get("beta2") >= 0 && g.get("beta2") < 1, ValueError, name(), ": invalid beta parameter at index 1: ",
+                 g.get("beta2"));
+    ANNEAL_CHECK(g.get("eps") >= 0, ValueError, name(), ": invalid epsilon value ", g.get("eps"));
+  }
+}
+
+void Adam::step() {
+  NoGradGuard ng;
+  for (auto& g : groups_) {
+    const double lr = g.get("lr"), b1 = g.get("beta1"), b2 = g.get("beta2"), eps = g.get("eps"),
+                 wd = g.get("weight_decay");
+    const bool amsgrad = g.get("amsgrad") != 0;
+    for (auto& p : g.params) {
+      if (!p.grad().defined()) continue;
+      Tensor grad = p.grad();
+      auto& st = state_[p.impl()];
+      if (st.empty()) {
+        st["step"] = zeros({}, DType::Float64);
+        st["exp_avg"] = zeros_like(p);
+        st["exp_avg_sq"] = zeros_like(p);
+        if (amsgrad) st["max_exp_avg_sq"] = zeros_like(p);
+      }
+      st["step"].add_(1.0);
+      const double t = st["step"].item<double>();
+      if (wd != 0) {
+        if (decoupled_) p.mul_(1 - lr * wd);
+        else grad = grad + p * wd;
+      }
+      Tensor& m = st["exp_avg"];
+      Tensor& v = st["exp_avg_sq"];
+      m.mul_(b1).add_(grad, 1 - b1);
+      v.mul_(b2).add_(grad * grad, 1 - b2);
+      const double bc1 = 1 - std::pow(b1, t), bc2 = 1 - std::pow(b2, t);
+      Tensor denom_src = v;
+      if (amsgrad) {
+        Tensor& mx = st["max_exp_avg_sq"];
+        mx.copy_(maximum(mx, v));
+        denom_src = mx;
+      }
+      Tensor denom = sqrt(denom_src) / std::sqrt(bc2) + eps;
+      p.add_(m / denom, -lr / bc1);
+    }
+  }
+}
+
+AdamW::AdamW(TensorList params, double lr, double b1, double b2, double eps, double wd, bool amsgrad)
+    : Adam(std::vector<ParamGroup>{{std::move(params), {}}}, adam_defaults(lr, b1, b2, eps, wd, amsgrad), true) {}
+
+// ---- RMSprop ----
+
+RMSprop::RMSprop(TensorList params, double lr, double alpha, double eps, double wd, double momentum, bool centered)
+    : Optimizer(std::vector<ParamGroup>{{std::move(params), {}}},
+                {{"lr", lr}, {"alpha", alpha}, {"eps", eps}, {"weight_decay", wd}, {"momentum", momentum},
+                 {"centered", centered}}) {}
+
+void RMSprop::step() {
+  NoGradGuard ng;
+  for (auto& g : groups_) {
+    const double lr = g.get("lr"), alpha = g.get("alpha"), eps = g.get("eps"), wd = g.get("weight_decay"),
+                 momentum = g.get("momentum");
+    const bool centered = g.get("centered") != 0;
+    for (auto& p : g.params) {
+      if (!p.grad().defined()) continue;
+      Tensor grad = wd != 0 ? p.grad() + p * wd : p.grad();
+      auto& st = state_[p.impl()];
+      if (st.empty()) {
+        st["square_avg"] = zeros_like(p);
+        if (momentum > 0) st["momentum_buffer"] = zeros_like(p);
+        if (centered) st["grad_avg"] = zeros_like(p);
+      }
+      Tensor& sq = st["square_avg"];
+      sq.mul_(alpha).add_(grad * grad, 1 - alpha);
+      Tensor avg;
+      if (centered) {
+        Tensor& ga = st["grad_avg"];
+        ga.mul_(alpha).add_(grad, 1 - alpha);
+        avg = sqrt(sq - ga * ga) + eps;
+      } else {
+        avg = sqrt(sq) + eps;
+      }
+      if (momentum > 0) {
+        Tensor& buf = st["momentum_buffer"];
+        buf.mul_(momentum).add_(grad / avg);
+        p.add_(buf, -lr);
+      } else {
+        p.add_(grad / avg, -lr);
+      }
+    }
+  }
+}
+
+// ---- Adagrad ----
+
+Adagrad::Adagrad(TensorList params, double lr, double lr_decay, double wd, double init_acc, double eps)
+    : Optimizer(std::vector<ParamGroup>{{std::move(params), {}}},
+                {{"lr", lr}, {"lr_decay", lr_decay}, {"weight_decay", wd}, {"initial_accumulator_value", init_acc},
+                 {"eps", eps}}) {}
+
+void Adagrad::step() {
+  NoGradGuard ng;
+  for (auto& g : groups_) {
+    const double lr = g.get("lr"), lr_decay = g.get("lr_decay"), wd = g.get("weight_decay"), eps = g.get("eps");
+    for (auto& p : g.params) {
+      if (!p.grad().defined()) continue;
+      auto& st = state_[p.impl()];
+      if (st.empty()) {
+        st["step"] = zeros({}, DType::Float64);
+        st["sum"] = full_like(p, g.get("initial_accumulator_value"));
+      }
+      st["step"].add_(1.0);
+      const double t = st["step"].item<double>();
+      Tensor grad = wd != 0 ? p.grad() + p * wd : p.grad();
+      const double clr = lr / (1 + (t - 1) * lr_decay);
+      Tensor& s = st["sum"];
+      s.add_(grad * grad);
+      p.add_(grad / (sqrt(s) + eps), -clr);
+    }
+  }
+}
+
+}  // namespace anneal::optim
