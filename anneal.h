@@ -6,6 +6,8 @@
 #include "core/error.h"
 #include "core/generator.h"
 #include "core/tensor.h"
+#include "data/dataloader.h"
+#include "data/idx.h"
 #include "kernels/backend.h"
 #include "kernels/cpu/parallel.h"
 #include "nn/init.h"

@@ -68,6 +68,11 @@ class Backend {
   virtual void im2col(const Tensor& in, const Tensor& cols, const Conv2dGeometry& g, double pad_value) = 0;
   // The adjoint: cols [N, C*kh*kw, OH*OW] summed into out [N,C,H,W] (zeroed first).
   virtual void col2im(const Tensor& cols, const Tensor& out, const Conv2dGeometry& g) = 0;
+  // Max pooling over [N, C, H, W] (contiguous): out and indices [N, C, OH, OW], indices
+  // are flat positions in the H*W plane; padding never wins. NaN propagates.
+  virtual void max_pool2d(const Tensor& in, const Tensor& out, const Tensor& indices, const Conv2dGeometry& g) = 0;
+  // grad_in [N, C, H, W] (zeroed here) receives grad_out at the recorded indices.
+  virtual void max_pool2d_backward(const Tensor& grad_out, const Tensor& indices, const Tensor& grad_in) = 0;
   // Copies between this device and the host (either direction), contiguous tensors.
   virtual void copy_across(const Tensor& dst, const Tensor& src) = 0;
 };

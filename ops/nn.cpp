@@ -291,47 +291,46 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2d
 
 static int64_t pool_stride(int64_t kernel, int64_t stride) { return stride <= 0 ? kernel : stride; }
 
+// max_pool2d_backward as an op: linear in the gradient, so its own backward gathers the
+// incoming gradient at the same indices (double backward works).
+static Tensor max_pool2d_backward_op(const Tensor& grad_out, const Tensor& indices, const Shape& in_shape) {
+  Tensor go = contiguous_raw(grad_out);
+  Tensor gi = empty_on(in_shape, go.dtype(), go.device());
+  backend_of(go).max_pool2d_backward(go, indices, gi);
+  record("MaxPool2DWithIndicesBackwardBackward0", {grad_out}, {gi}, [indices](const TensorList& g) -> TensorList {
+    const int64_t N = indices.size(0), C = indices.size(1);
+    Tensor flat = g[0].reshape({N, C, -1});
+    return {gather(flat, 2, indices.reshape({N, C, -1})).reshape(indices.sizes())};
+  });
+  return gi;
+}
+
 std::tuple<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x, int64_t k, int64_t stride, int64_t padding,
                                                    int64_t dilation) {
   check_defined("max_pool2d", x);
   ANNEAL_CHECK(x.dim() == 4, ValueError, "max_pool2d: expected a 4-D input [N, C, H, W], got ", x.shape_str());
   ANNEAL_CHECK(k > 0, ValueError, "max_pool2d: kernel size must be positive, got ", k);
+  ANNEAL_CHECK(dilation > 0, ValueError, "max_pool2d: dilation must be positive, got ", dilation);
   ANNEAL_CHECK(padding >= 0 && 2 * padding <= k, ValueError,
                "max_pool2d: pad should be at most half of effective kernel size, but got pad=", padding,
                " and kernel_size=", k);
   const int64_t s = pool_stride(k, stride);
-  Conv2dOptions o = Conv2dOptions::square(s, padding, dilation);
-  Conv2dGeometry g = geometry(k, k, o);
-  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), OH = g.out_h(H), OW = g.out_w(W);
-  Tensor cols = unfold(x, k, k, o, -INFINITY).reshape({N, C, k * k, OH * OW});
-  auto [values, win] = max(cols, 2);
-  values = values.reshape({N, C, OH, OW});
-  // window position → flat index into the H*W plane
-  NoGradGuard ng;
-  Tensor pos = arange(OH * OW, TensorOptions(DType::Int64, x.device()));
-  Tensor oh = floor(pos.to(DType::Float64) / double(OW)).to(DType::Int64);
-  Tensor ow = pos - oh * OW;
-  Tensor ki_i = floor(win.to(DType::Float64) / double(k)).to(DType::Int64);
-  Tensor kj_i = win - ki_i * k;
-  Tensor ih = oh * s - padding + ki_i * dilation;
-  Tensor iw = ow * s - padding + kj_i * dilation;
-  Tensor indices = (ih * W + iw).reshape({N, C, OH, OW});
-  return {values, indices};
+  ANNEAL_CHECK(s > 0, ValueError, "max_pool2d: stride must be positive, got ", s);
+  Conv2dGeometry g{k, k, s, s, padding, padding, dilation, dilation};
+  const int64_t N = x.size(0), C = x.size(1), OH = g.out_h(x.size(2)), OW = g.out_w(x.size(3));
+  ANNEAL_CHECK(OH > 0 && OW > 0, ValueError, "max_pool2d: output size is too small (input ", x.shape_str(), ", kernel ",
+               k, ", stride ", s, ", padding ", padding, ", dilation ", dilation, ")");
+  Tensor out = empty_on({N, C, OH, OW}, x.dtype(), x.device());
+  Tensor indices = empty_on({N, C, OH, OW}, DType::Int64, x.device());
+  backend_of(x).max_pool2d(contiguous_raw(x), out, indices, g);
+  record("MaxPool2DWithIndicesBackward0", {x}, {out}, [indices, shape = x.sizes()](const TensorList& gr) -> TensorList {
+    return {max_pool2d_backward_op(gr[0], indices, shape)};
+  });
+  return {out, indices};
 }
 
 Tensor max_pool2d(const Tensor& x, int64_t k, int64_t stride, int64_t padding, int64_t dilation) {
-  check_defined("max_pool2d", x);
-  ANNEAL_CHECK(x.dim() == 4, ValueError, "max_pool2d: expected a 4-D input [N, C, H, W], got ", x.shape_str());
-  ANNEAL_CHECK(k > 0, ValueError, "max_pool2d: kernel size must be positive, got ", k);
-  ANNEAL_CHECK(padding >= 0 && 2 * padding <= k, ValueError,
-               "max_pool2d: pad should be at most half of effective kernel size, but got pad=", padding,
-               " and kernel_size=", k);
-  const int64_t s = pool_stride(k, stride);
-  Conv2dOptions o = Conv2dOptions::square(s, padding, dilation);
-  Conv2dGeometry g = geometry(k, k, o);
-  const int64_t N = x.size(0), C = x.size(1), OH = g.out_h(x.size(2)), OW = g.out_w(x.size(3));
-  Tensor cols = unfold(x, k, k, o, -INFINITY).reshape({N, C, k * k, OH * OW});
-  return std::get<0>(max(cols, 2)).reshape({N, C, OH, OW});
+  return std::get<0>(max_pool2d_with_indices(x, k, stride, padding, dilation));
 }
 
 Tensor avg_pool2d(const Tensor& x, int64_t k, int64_t stride, int64_t padding, bool count_include_pad) {

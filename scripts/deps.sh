@@ -2,8 +2,8 @@
 # Installs the Debian packages anneal needs to build, test and run (idempotent: apt is
 # only asked when something is missing).
 set -euo pipefail
-packages=(cmake g++ ninja-build ccache libeigen3-dev libgtest-dev libbenchmark-dev
-          python3 python3-numpy python3-torch python3-pytest)
+packages=(cmake g++ ninja-build ccache libeigen3-dev zlib1g-dev libgtest-dev libbenchmark-dev
+          python3 python3-numpy python3-torch python3-pytest dataset-fashion-mnist)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

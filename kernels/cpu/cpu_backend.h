@@ -26,6 +26,8 @@ class CpuBackend final : public Backend {
   void im2col(const Tensor& in, const Tensor& cols, const Conv2dGeometry& g, double pad_value) override;
   void col2im(const Tensor& cols, const Tensor& out, const Conv2dGeometry& g) override;
   void copy_across(const Tensor& dst, const Tensor& src) override;
+  void max_pool2d(const Tensor& in, const Tensor& out, const Tensor& indices, const Conv2dGeometry& g) override;
+  void max_pool2d_backward(const Tensor& grad_out, const Tensor& indices, const Tensor& grad_in) override;
 };
 
 CpuBackend& cpu_backend();

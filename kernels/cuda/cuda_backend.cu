@@ -153,6 +153,10 @@ class CudaBackend final : public Backend {
   Tensor nonzero(const Tensor&) override { not_implemented("nonzero"); }
   void im2col(const Tensor&, const Tensor&, const Conv2dGeometry&, double) override { not_implemented("im2col"); }
   void col2im(const Tensor&, const Tensor&, const Conv2dGeometry&) override { not_implemented("col2im"); }
+  void max_pool2d(const Tensor&, const Tensor&, const Tensor&, const Conv2dGeometry&) override {
+    not_implemented("max_pool2d");
+  }
+  void max_pool2d_backward(const Tensor&, const Tensor&, const Tensor&) override { not_implemented("max_pool2d_backward"); }
 
  private:
   [[noreturn]] static void not_implemented(const char* what) {

@@ -1,6 +1,8 @@
 // Bad input gets a typed error naming the op and what was wrong, never a crash.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "golden_case.h"
 
 using namespace anneal;
@@ -109,4 +111,15 @@ TEST(Errors, NoInputCrashesAnyOp) {
   EXPECT_GT(errors, ran / 4);  // most of these are rejected
 }
 
+}  // namespace
+
+namespace {
+TEST(Pooling, NanPropagatesThroughMaxPool) {
+  Tensor x = zeros({1, 1, 4, 4});
+  x.data_ptr<float>()[5] = NAN;  // row 1, col 1: inside the first 2x2 window
+  auto [v, idx] = max_pool2d_with_indices(x, 2);
+  EXPECT_TRUE(std::isnan(v.data_ptr<float>()[0]));
+  EXPECT_EQ(idx.data_ptr<int64_t>()[0], 5);
+  EXPECT_EQ(v.data_ptr<float>()[1], 0.0f);
+}
 }  // namespace
