@@ -3,6 +3,7 @@
 #include <set>
 #include <sstream>
 
+#include "core/autograd/engine.h"
 #include "core/autograd/grad_mode.h"
 #include "core/error.h"
 #include "core/tensor_impl.h"
@@ -150,17 +151,7 @@ void Module::to(DType dtype) {
   });
 }
 
-void Module::zero_grad(bool set_to_none) {
-  for (auto& p : parameters()) {
-    if (!p.grad().defined()) continue;
-    if (set_to_none) {
-      p.set_grad(Tensor());
-    } else {
-      NoGradGuard ng;
-      p.mutable_grad().zero_();
-    }
-  }
-}
+void Module::zero_grad(bool set_to_none) { autograd::zero_grads(parameters(), set_to_none); }
 
 void Module::apply(const std::function<void(Module&)>& fn) {
   for (auto& [n, c] : children_) c->apply(fn);

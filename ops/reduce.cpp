@@ -169,24 +169,18 @@ Tensor amin(const Tensor& x, const IntList& dims, bool keepdim) { return amax_am
 Tensor max(const Tensor& x) { return amax(x); }
 Tensor min(const Tensor& x) { return amin(x); }
 
-Tensor argmax(const Tensor& x, std::optional<int64_t> dim, bool keepdim) {
-  check_defined("argmax", x);
-  if (!dim) {
+static Tensor arg_reduce(const Tensor& x, std::optional<int64_t> dim, bool keepdim, bool is_max) {
+  const char* name = is_max ? "argmax" : "argmin";
+  check_defined(name, x);
+  if (!dim) {  // over everything: the index into the flattened tensor
     Tensor flat = reshape_raw(x, {x.numel()});
-    return argmax(flat, 0, false).reshape(keepdim ? Shape(size_t(x.dim()), 1) : Shape{});
+    return arg_reduce(flat, 0, false, is_max).reshape(keepdim ? Shape(size_t(x.dim()), 1) : Shape{});
   }
-  ReducePlan p = plan("argmax", x, {*dim}, keepdim);
-  return reduce_raw(ReduceOp::ArgMax, x, p, DType::Int64);
+  ReducePlan p = plan(name, x, {*dim}, keepdim);
+  return reduce_raw(is_max ? ReduceOp::ArgMax : ReduceOp::ArgMin, x, p, DType::Int64);
 }
-Tensor argmin(const Tensor& x, std::optional<int64_t> dim, bool keepdim) {
-  check_defined("argmin", x);
-  if (!dim) {
-    Tensor flat = reshape_raw(x, {x.numel()});
-    return argmin(flat, 0, false).reshape(keepdim ? Shape(size_t(x.dim()), 1) : Shape{});
-  }
-  ReducePlan p = plan("argmin", x, {*dim}, keepdim);
-  return reduce_raw(ReduceOp::ArgMin, x, p, DType::Int64);
-}
+Tensor argmax(const Tensor& x, std::optional<int64_t> dim, bool keepdim) { return arg_reduce(x, dim, keepdim, true); }
+Tensor argmin(const Tensor& x, std::optional<int64_t> dim, bool keepdim) { return arg_reduce(x, dim, keepdim, false); }
 
 static std::tuple<Tensor, Tensor> max_min_dim(const Tensor& x, int64_t dim, bool keepdim, bool is_max) {
   const char* name = is_max ? "max" : "min";

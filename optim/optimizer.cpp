@@ -3,6 +3,7 @@
 #include <cmath>
 #include <set>
 
+#include "core/autograd/engine.h"
 #include "core/autograd/grad_mode.h"
 #include "core/error.h"
 #include "ops/ops.h"
@@ -39,16 +40,7 @@ void Optimizer::add_param_group(ParamGroup group) {
 }
 
 void Optimizer::zero_grad(bool set_to_none) {
-  for (auto& g : groups_)
-    for (auto& p : g.params) {
-      if (!p.grad().defined()) continue;
-      if (set_to_none) {
-        p.set_grad(Tensor());
-      } else {
-        NoGradGuard ng;
-        p.mutable_grad().zero_();
-      }
-    }
+  for (auto& g : groups_) autograd::zero_grads(g.params, set_to_none);
 }
 
 OptimizerState Optimizer::state_dict() const {

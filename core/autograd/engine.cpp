@@ -188,4 +188,17 @@ TensorList grad(const TensorList& outputs, const TensorList& inputs, const Tenso
   return result;
 }
 
+void zero_grads(const TensorList& tensors, bool set_to_none) {
+  for (const Tensor& t : tensors) {
+    if (!t.defined() || !t.grad().defined()) continue;
+    Tensor p = t;
+    if (set_to_none) {
+      p.set_grad(Tensor());
+    } else {
+      NoGradGuard ng;
+      p.mutable_grad().zero_();
+    }
+  }
+}
+
 }  // namespace anneal::autograd

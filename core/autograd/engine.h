@@ -13,4 +13,7 @@ void backward(const TensorList& outputs, const TensorList& grad_outputs = {}, bo
 TensorList grad(const TensorList& outputs, const TensorList& inputs, const TensorList& grad_outputs = {},
                 std::optional<bool> retain_graph = {}, bool create_graph = false, bool allow_unused = false);
 
+// Clears the .grad of each tensor (set_to_none) or zeroes it in place.
+void zero_grads(const TensorList& tensors, bool set_to_none = true);
+
 }  // namespace anneal::autograd
