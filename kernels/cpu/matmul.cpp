@@ -52,7 +52,9 @@ void bmm_typed(const Tensor& a, const Tensor& b, const Tensor& out) {
   T* pc = static_cast<T*>(out.data_ptr());
   const int64_t sa = a.stride(0), sb = b.stride(0);
   // Many small products: one per thread. Few large ones: Eigen parallelises inside.
-  const bool per_batch = B >= 2 * get_num_threads() && M * N * K < (int64_t(1) << 21);
+  // Many products (a convolution over a batch, attention heads): one per thread, which
+  // beats splitting each modest product across threads.
+  const bool per_batch = B >= 2 * get_num_threads() && M * N * K < (int64_t(1) << 25);
   if constexpr (std::is_same_v<T, float>) {
     // the packed AVX-512/AVX2 kernel when the CPU has one (parallel inside, or per batch)
     auto one = [&](int64_t i) {
