@@ -53,6 +53,33 @@ Tensor reduce_raw(ReduceOp op, const Tensor& x, const ReducePlan& p, DType out_d
   bool block = x.is_contiguous();
   int64_t first = p.dims.empty() ? nd : p.dims.front(), last = p.dims.empty() ? nd - 1 : p.dims.back();
   for (int64_t d = first; d <= last && block; ++d) block = red[size_t(d)];
+  const bool associative = op != ReduceOp::ArgMax && op != ReduceOp::ArgMin;
+  if (!block && associative && x.is_contiguous() && x.numel() > 0) {
+    // Several separate runs of reduced dims (a channel statistic over N, H, W): reduce
+    // the last run in place, then the rest of the (smaller) result, instead of copying
+    // the whole input into a permuted layout first.
+    int64_t run_end = last, run_start = last;
+    while (run_start > 0 && red[size_t(run_start - 1)]) --run_start;
+    ReducePlan tail;
+    for (int64_t d = run_start; d <= run_end; ++d) tail.dims.push_back(d);
+    tail.count = 1;
+    for (int64_t d = 0; d < nd; ++d) {
+      bool r_d = d >= run_start && d <= run_end;
+      tail.out_keep.push_back(r_d ? 1 : x.size(d));
+      tail.out_shape.push_back(r_d ? 1 : x.size(d));
+      if (r_d) tail.count *= x.size(d);
+    }
+    Tensor partial = reduce_raw(op, x, tail, out_dtype == DType::Bool ? DType::Bool : out_dtype);
+    ReducePlan rest = p;
+    rest.dims.clear();
+    rest.count = 1;
+    for (int64_t d : p.dims)
+      if (d < run_start) {
+        rest.dims.push_back(d);
+        rest.count *= x.size(d);
+      }
+    return reduce_raw(op, partial, rest, out_dtype).reshape(p.out_shape);
+  }
   Tensor in;
   int64_t outer = 1, r = p.count, inner = 1;
   if (block) {
