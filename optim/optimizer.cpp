@@ -63,23 +63,25 @@ OptimizerState Optimizer::state_dict() const {
 void Optimizer::load_state_dict(const OptimizerState& s) {
   ANNEAL_CHECK(s.groups.size() == groups_.size(), ValueError, "loaded state dict has ", s.groups.size(),
                " parameter groups, the optimizer has ", groups_.size());
-  int64_t index = 0;
-  std::vector<std::pair<const void*, Tensor>> params;
-  for (size_t i = 0; i < groups_.size(); ++i) {
-    for (auto& [k, v] : s.groups[i]) groups_[i].options[k] = v;
-    for (auto& p : groups_[i].params) params.emplace_back(p.impl(), p);
-  }
+  TensorList params;
+  for (auto& g : groups_) params.insert(params.end(), g.params.begin(), g.params.end());
+  // check everything before changing anything, so a bad state leaves the optimizer as it was
   for (auto& [idx, st] : s.state) {
     ANNEAL_CHECK(idx >= 0 && idx < int64_t(params.size()), ValueError, "loaded optimizer state names parameter ",
                  idx, " but the optimizer has ", params.size());
-    auto& dst = state_[params[size_t(idx)].first];
-    dst.clear();
-    for (auto& [k, t] : st) {
-      const Tensor& p = params[size_t(idx)].second;
-      dst[k] = t.dim() == 0 ? t.clone() : t.to(p.device()).to(p.dtype()).clone();
-    }
+    for (auto& [k, t] : st)
+      ANNEAL_CHECK(t.dim() == 0 || t.sizes() == params[size_t(idx)].sizes(), ValueError, "loaded optimizer state '",
+                   k, "' of parameter ", idx, " has shape ", t.shape_str(), ", the parameter has ",
+                   params[size_t(idx)].shape_str());
   }
-  (void)index;
+  for (size_t i = 0; i < groups_.size(); ++i)
+    for (auto& [k, v] : s.groups[i]) groups_[i].options[k] = v;
+  for (auto& [idx, st] : s.state) {
+    const Tensor& p = params[size_t(idx)];
+    auto& dst = state_[p.impl()];
+    dst.clear();
+    for (auto& [k, t] : st) dst[k] = t.dim() == 0 ? t.clone() : t.to(p.device()).to(p.dtype()).clone();
+  }
 }
 
 // ---- SGD ----
