@@ -68,6 +68,15 @@ class Backend {
   virtual void im2col(const Tensor& in, const Tensor& cols, const Conv2dGeometry& g, double pad_value) = 0;
   // The adjoint: cols [N, C*kh*kw, OH*OW] summed into out [N,C,H,W] (zeroed first).
   virtual void col2im(const Tensor& cols, const Tensor& out, const Conv2dGeometry& g) = 0;
+  // Per-channel sums over contiguous [N, C, L] views: sum_a[c] = Σ a and
+  // sum_ab[c] = Σ a·(b − b_shift[c]) (b may be a itself; b_shift, float64 [C], may be
+  // undefined = 0). Outputs are float64 [C].
+  virtual void channel_sums(const Tensor& a, const Tensor& b, const Tensor& b_shift, const Tensor& sum_a,
+                            const Tensor& sum_ab) = 0;
+  // out = a·ca[c] + b·cb[c] + c0[c] over contiguous [N, C, L] views (b may be undefined);
+  // coefficients are float64 [C].
+  virtual void channel_affine(const Tensor& a, const Tensor& b, const Tensor& ca, const Tensor& cb, const Tensor& c0,
+                              const Tensor& out) = 0;
   // Max pooling over [N, C, H, W] (contiguous): out and indices [N, C, OH, OW], indices
   // are flat positions in the H*W plane; padding never wins. NaN propagates.
   virtual void max_pool2d(const Tensor& in, const Tensor& out, const Tensor& indices, const Conv2dGeometry& g) = 0;

@@ -379,6 +379,83 @@ Tensor adaptive_avg_pool2d(const Tensor& x, int64_t out_h, int64_t out_w) {
   return matmul(matmul(ph, x), pw.t());
 }
 
+// Batch norm in training mode with two passes over the activations forward (per-channel
+// sums, then one affine map) and two backward, instead of the ~7 + ~12 of the composite.
+// The backward is the fused kernels when no graph is being built, and the same formula
+// written with ops under create_graph, so double backward still works.
+static Tensor batch_norm_train_fused(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
+                                     const Tensor& weight, const Tensor& bias, double momentum, double eps) {
+  const int64_t N = x.size(0), C = x.size(1), L = x.numel() / std::max<int64_t>(N * C, 1);
+  const double n = double(N * L);
+  Backend& be = backend_of(x);
+  Tensor xc = contiguous_raw(x);
+  Tensor x3 = make_view(xc, {N, C, L}, {C * L, L, 1}, xc.storage_offset());
+  const TensorOptions f64(DType::Float64, x.device());
+  Tensor sum_x = empty_on({C}, DType::Float64, x.device()), unused = empty_on({C}, DType::Float64, x.device());
+  be.channel_sums(x3, x3, Tensor(), sum_x, unused);
+  Tensor mu, var, invstd, scale, shift;
+  {
+    NoGradGuard ng;
+    mu = sum_x / n;
+    Tensor sq = empty_on({C}, DType::Float64, x.device());
+    be.channel_sums(x3, x3, mu, unused, sq);  // Σ x·(x − μ) = Σ (x − μ)²
+    var = clamp(sq / n, 0.0, std::nullopt);
+    invstd = rsqrt(var + eps);
+    Tensor g = weight.defined() ? weight.detach().to(DType::Float64) : ones({C}, f64);
+    Tensor b = bias.defined() ? bias.detach().to(DType::Float64) : zeros({C}, f64);
+    scale = g * invstd;
+    shift = b - mu * scale;
+    if (running_mean.defined() && running_var.defined()) {
+      Tensor rm = running_mean, rv = running_var;
+      rm.mul_(1 - momentum).add_(mu.to(rm.dtype()) * momentum);
+      rv.mul_(1 - momentum).add_(var.to(rv.dtype()) * (momentum * n / (n - 1)));
+    }
+  }
+  Tensor y3 = empty_on({N, C, L}, x.dtype(), x.device());
+  be.channel_affine(x3, Tensor(), scale, Tensor(), shift, y3);
+  Tensor y = make_view(y3, x.sizes(), contiguous_strides(x.sizes()), 0);
+  if (autograd::any_requires_grad({x, weight, bias})) {
+    SavedTensor sx(x, false), sw(weight, false);
+    record("NativeBatchNormBackward0", {x, weight, bias}, {y},
+           [sx, sw, mu, invstd, N, C, L, n, eps, has_w = weight.defined(), has_b = bias.defined()](const TensorList& gr) -> TensorList {
+             Tensor xin = sx.unpack(), w = sw.unpack();
+             Shape bshape(size_t(xin.dim()), 1);
+             bshape[1] = C;
+             const DType dt = xin.dtype();
+             if (GradMode::is_enabled()) {  // create_graph: the formula with ops
+               IntList dims = {0};
+               for (int64_t i = 2; i < xin.dim(); ++i) dims.push_back(i);
+               // the statistics as functions of x, so the second derivative sees them
+               Tensor m = mean(xin, dims, true);
+               Tensor centered = xin - m;
+               Tensor is = rsqrt(mean(centered * centered, dims, true) + eps);
+               Tensor xhat = centered * is;
+               Tensor g = gr[0];
+               Tensor gw = has_w ? g * w.reshape(bshape) : g;
+               Tensor sg = sum(gw, dims, true), sgx = sum(gw * xhat, dims, true);
+               Tensor dx = is * (gw - sg / n - xhat * sgx / n);
+               return {dx, has_w ? sum(g * xhat, dims) : Tensor(), has_b ? sum(g, dims) : Tensor()};
+             }
+             Backend& be = backend_of(xin);
+             Tensor gcont = contiguous_raw(gr[0]), xcont = contiguous_raw(xin);
+             Tensor g3 = make_view(gcont, {N, C, L}, {C * L, L, 1}, gcont.storage_offset());
+             Tensor xc = make_view(xcont, {N, C, L}, {C * L, L, 1}, xcont.storage_offset());
+             Tensor sg = empty_on({C}, DType::Float64, xin.device()), sgx = empty_on({C}, DType::Float64, xin.device());
+             be.channel_sums(g3, xc, mu, sg, sgx);  // Σg, Σ g·(x − μ)
+             Tensor gamma = has_w ? w.detach().to(DType::Float64) : ones({C}, TensorOptions(DType::Float64, xin.device()));
+             Tensor sgxhat = sgx * invstd;  // Σ g·x̂
+             Tensor k = gamma * invstd;
+             Tensor cb = -(k * invstd * sgxhat) / n;
+             Tensor c0 = -(k * sg) / n - cb * mu;
+             Tensor dx3 = empty_on({N, C, L}, dt, xin.device());
+             be.channel_affine(g3, xc, k, cb, c0, dx3);
+             Tensor dx = make_view(dx3, xin.sizes(), contiguous_strides(xin.sizes()), 0);
+             return {dx, has_w ? sgxhat.to(w.dtype()) : Tensor(), has_b ? sg.to(dt) : Tensor()};
+           });
+  }
+  return y;
+}
+
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                   const Tensor& bias, bool training, double momentum, double eps) {
   check_defined("batch_norm", x);
@@ -402,6 +479,9 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     const int64_t n = x.numel() / std::max<int64_t>(C, 1);
     ANNEAL_CHECK(n > 1, ValueError, "batch_norm: expected more than 1 value per channel when training, got input size ",
                  x.shape_str());
+    if (is_floating(x.dtype()) && x.device().is_cpu()) {
+      return batch_norm_train_fused(x, running_mean, running_var, weight, bias, momentum, eps);
+    }
     Tensor mu = mean(x, dims, true);
     Tensor centered = x - mu;
     Tensor v = mean(centered * centered, dims, true);

@@ -153,6 +153,12 @@ class CudaBackend final : public Backend {
   Tensor nonzero(const Tensor&) override { not_implemented("nonzero"); }
   void im2col(const Tensor&, const Tensor&, const Conv2dGeometry&, double) override { not_implemented("im2col"); }
   void col2im(const Tensor&, const Tensor&, const Conv2dGeometry&) override { not_implemented("col2im"); }
+  void channel_sums(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&) override {
+    not_implemented("channel_sums");
+  }
+  void channel_affine(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&) override {
+    not_implemented("channel_affine");
+  }
   void max_pool2d(const Tensor&, const Tensor&, const Tensor&, const Conv2dGeometry&) override {
     not_implemented("max_pool2d");
   }

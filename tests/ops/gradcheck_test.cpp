@@ -78,7 +78,7 @@ const std::set<std::string> kSecondOrder = {
     "exp", "log", "sin", "tanh", "sigmoid", "gelu", "gelu_tanh", "silu", "softplus", "sqrt", "pow_scalar", "mul",
     "div", "pow", "matmul", "mm", "bmm", "softmax", "log_softmax", "cross_entropy", "sum", "mean", "var",
     "logsumexp", "conv2d", "layer_norm", "sdpa", "slice", "select", "index_select", "gather", "permute", "expand",
-    "amax", "prod", "norm", "maximum", "atan2", "where", "avg_pool2d", "max_pool2d"};
+    "amax", "prod", "norm", "maximum", "atan2", "where", "avg_pool2d", "max_pool2d", "batch_norm_train"};
 
 TEST_P(GradGradCheck, SecondOrder) {
   const GoldenCase& c = GetParam();
