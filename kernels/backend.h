@@ -68,6 +68,14 @@ class Backend {
   virtual void im2col(const Tensor& in, const Tensor& cols, const Conv2dGeometry& g, double pad_value) = 0;
   // The adjoint: cols [N, C*kh*kw, OH*OW] summed into out [N,C,H,W] (zeroed first).
   virtual void col2im(const Tensor& cols, const Tensor& out, const Conv2dGeometry& g) = 0;
+  // Convolution, one image at a time (its columns stay in cache): x [N, C, H, W] and
+  // w [O, C/groups, kh, kw] contiguous, out [N, O, OH, OW].
+  virtual void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& out, const Conv2dGeometry& g,
+                              int64_t groups) = 0;
+  // Gradients of conv2d_forward: grad_x [N, C, H, W] and grad_w (either may be undefined
+  // to skip it); the sum over the batch is in a fixed order whatever the thread count.
+  virtual void conv2d_backward(const Tensor& grad_out, const Tensor& x, const Tensor& w, const Tensor& grad_x,
+                               const Tensor& grad_w, const Conv2dGeometry& g, int64_t groups) = 0;
   // Per-channel sums over contiguous [N, C, L] views: sum_a[c] = Σ a and
   // sum_ab[c] = Σ a·(b − b_shift[c]) (b may be a itself; b_shift, float64 [C], may be
   // undefined = 0). Outputs are float64 [C].

@@ -1,5 +1,7 @@
 #include "ops/nn.h"
 
+#include "core/autograd/engine.h"
+
 #include <cmath>
 
 #include "ops/elementwise.h"
@@ -259,6 +261,47 @@ Tensor unfold(const Tensor& x, int64_t kh, int64_t kw, const Conv2dOptions& opt,
   return cols;
 }
 
+// Forward of the unfold + matmul formulation, used to differentiate a convolution
+// twice (create_graph): the direct kernels' backward is not itself differentiable.
+static Tensor conv2d_composite(const Tensor& x, const Tensor& w, const Conv2dOptions& opt, int64_t OH, int64_t OW) {
+  const int64_t N = x.size(0), C = x.size(1), O = w.size(0), G = opt.groups, kh = w.size(2), kw = w.size(3);
+  Tensor cols = unfold(x, kh, kw, opt);
+  Tensor out = G == 1 ? matmul(w.reshape({O, -1}), cols)
+                      : matmul(w.reshape({G, O / G, -1}), cols.reshape({N, G, C / G * kh * kw, OH * OW}));
+  return out.reshape({N, O, OH, OW});
+}
+
+// Convolution through the backend's per-image kernels (columns of one image at a time
+// stay in cache), with the bias added as a broadcast.
+static Tensor conv2d_direct(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dOptions& opt,
+                            const Conv2dGeometry& g, int64_t OH, int64_t OW) {
+  const int64_t N = x.size(0), O = w.size(0);
+  Tensor xc = contiguous_raw(x), wc = contiguous_raw(w);
+  Tensor out = empty_on({N, O, OH, OW}, x.dtype(), x.device());
+  backend_of(x).conv2d_forward(xc, wc, out, g, opt.groups);
+  if (autograd::any_requires_grad({x, w})) {
+    SavedTensor sx(x, false), sw(w, false);
+    record("ConvolutionBackward0", {x, w}, {out},
+           [sx, sw, opt, g, OH, OW, rx = x.requires_grad(), rw = w.requires_grad()](const TensorList& gr) -> TensorList {
+             Tensor xin = sx.unpack(), win = sw.unpack();
+             if (GradMode::is_enabled()) {  // create_graph: differentiate the composite form
+               Tensor y = conv2d_composite(xin, win, opt, OH, OW);
+               TensorList wrt;
+               if (rx) wrt.push_back(xin);
+               if (rw) wrt.push_back(win);
+               TensorList gs = autograd::grad({y}, wrt, {gr[0]}, true, true, true);
+               return {rx ? gs[0] : Tensor(), rw ? gs[rx ? 1 : 0] : Tensor()};
+             }
+             Tensor xcont = contiguous_raw(xin), wcont = contiguous_raw(win), gcont = contiguous_raw(gr[0]);
+             Tensor gx = rx ? empty_on(xin.sizes(), xin.dtype(), xin.device()) : Tensor();
+             Tensor gw = rw ? empty_on(win.sizes(), win.dtype(), win.device()) : Tensor();
+             backend_of(xin).conv2d_backward(gcont, xcont, wcont, gx, gw, g, opt.groups);
+             return {gx, gw};
+           });
+  }
+  return bias.defined() ? out + bias.reshape({1, O, 1, 1}) : out;
+}
+
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dOptions& opt) {
   check_defined("conv2d", x);
   check_defined("conv2d", w, "weight");
@@ -275,6 +318,13 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2d
                  bias.shape_str());
   Conv2dGeometry g = geometry(kh, kw, opt);
   const int64_t N = x.size(0), OH = g.out_h(x.size(2)), OW = g.out_w(x.size(3));
+  if (x.device().is_cpu() && w.device().is_cpu() && x.dtype() == w.dtype() &&
+      (x.dtype() == DType::Float32 || x.dtype() == DType::Float64)) {
+    ANNEAL_CHECK(OH > 0 && OW > 0, ValueError, "conv2d: the kernel (", kh, "x", kw, ", dilation ", opt.dilation_h, "x",
+                 opt.dilation_w, ") is larger than the padded input (", x.size(2) + 2 * opt.pad_h, "x",
+                 x.size(3) + 2 * opt.pad_w, ")");
+    return conv2d_direct(x, w, bias, opt, g, OH, OW);
+  }
   Tensor cols = unfold(x, kh, kw, opt);  // [N, C*kh*kw, L]
   Tensor out;
   if (G == 1) {

@@ -1,4 +1,5 @@
 // im2col / col2im: convolution becomes one matrix product per image.
+#include "core/tensor_impl.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/parallel.h"
 
@@ -74,6 +75,88 @@ void CpuBackend::col2im(const Tensor& cols, const Tensor& out, const Conv2dGeome
       }
     });
   });
+}
+
+}  // namespace anneal::cpu
+
+namespace anneal::cpu {
+namespace {
+
+constexpr int64_t kImagesPerChunk = 4;  // fixed, so batch sums do not depend on threads
+
+// A [rows, cols] row-major matrix view of raw memory, for the batched GEMM kernel.
+Tensor matrix(const Tensor& base, int64_t offset_elems, int64_t rows, int64_t cols, int64_t row_stride,
+              int64_t col_stride) {
+  return make_view(base, {1, rows, cols}, {rows * cols, row_stride, col_stride}, base.storage_offset() + offset_elems);
+}
+
+}  // namespace
+
+void CpuBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& out, const Conv2dGeometry& g,
+                                int64_t groups) {
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), O = w.size(0);
+  const int64_t OH = out.size(2), OW = out.size(3), L = OH * OW;
+  const int64_t Cg = C / groups, Og = O / groups, Kg = Cg * g.kh * g.kw;
+  parallel_for(N, 1, [&](int64_t n0, int64_t n1) {
+    Tensor cols = make_empty({1, C * g.kh * g.kw, L}, x.dtype(), cpu_allocator());
+    for (int64_t n = n0; n < n1; ++n) {
+      Tensor img = make_view(x, {1, C, H, W}, {C * H * W, H * W, W, 1}, x.storage_offset() + n * C * H * W);
+      im2col(img, cols, g, 0.0);
+      for (int64_t gi = 0; gi < groups; ++gi) {
+        Tensor wg = matrix(w, gi * Og * Kg, Og, Kg, Kg, 1);
+        Tensor cg = matrix(cols, gi * Kg * L, Kg, L, L, 1);
+        Tensor og = matrix(out, (n * O + gi * Og) * L, Og, L, L, 1);
+        bmm(wg, cg, og);
+      }
+    }
+  });
+}
+
+void CpuBackend::conv2d_backward(const Tensor& gout, const Tensor& x, const Tensor& w, const Tensor& grad_x,
+                                 const Tensor& grad_w, const Conv2dGeometry& g, int64_t groups) {
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), O = w.size(0);
+  const int64_t OH = gout.size(2), OW = gout.size(3), L = OH * OW;
+  const int64_t Cg = C / groups, Og = O / groups, Kg = Cg * g.kh * g.kw;
+  const int64_t nchunks = (N + kImagesPerChunk - 1) / kImagesPerChunk;
+  // per-chunk partial weight gradients, summed in chunk order afterwards
+  Tensor partial = grad_w.defined() ? make_empty({nchunks, O * Kg}, x.dtype(), cpu_allocator()) : Tensor();
+  if (partial.defined()) fill(partial, 0);
+  parallel_for(nchunks, 1, [&](int64_t c0, int64_t c1) {
+    Tensor cols = make_empty({1, C * g.kh * g.kw, L}, x.dtype(), cpu_allocator());
+    Tensor tmp = make_empty({1, Og, Kg}, x.dtype(), cpu_allocator());
+    for (int64_t chunk = c0; chunk < c1; ++chunk) {
+      for (int64_t n = chunk * kImagesPerChunk; n < std::min(N, (chunk + 1) * kImagesPerChunk); ++n) {
+        if (partial.defined()) {
+          Tensor img = make_view(x, {1, C, H, W}, {C * H * W, H * W, W, 1}, x.storage_offset() + n * C * H * W);
+          im2col(img, cols, g, 0.0);
+          for (int64_t gi = 0; gi < groups; ++gi) {
+            // dW_g += g_n [Og, L] · cols_gᵀ [L, Kg]
+            Tensor go = matrix(gout, (n * O + gi * Og) * L, Og, L, L, 1);
+            Tensor ct = matrix(cols, gi * Kg * L, L, Kg, 1, L);
+            bmm(go, ct, tmp);
+            Tensor acc = make_view(partial, {1, Og, Kg}, {Og * Kg, Kg, 1}, chunk * O * Kg + gi * Og * Kg);
+            binary(BinaryOp::Add, acc, tmp, acc);
+          }
+        }
+        if (grad_x.defined()) {
+          for (int64_t gi = 0; gi < groups; ++gi) {
+            // cols_g = W_gᵀ [Kg, Og] · g_n [Og, L]
+            Tensor wt = matrix(w, gi * Og * Kg, Kg, Og, 1, Kg);
+            Tensor go = matrix(gout, (n * O + gi * Og) * L, Og, L, L, 1);
+            Tensor cg = matrix(cols, gi * Kg * L, Kg, L, L, 1);
+            bmm(wt, go, cg);
+          }
+          Tensor gimg = make_view(grad_x, {1, C, H, W}, {C * H * W, H * W, W, 1}, grad_x.storage_offset() + n * C * H * W);
+          col2im(cols, gimg, g);
+        }
+      }
+    }
+  });
+  if (partial.defined()) {
+    Tensor p3 = make_view(partial, {1, nchunks, O * Kg}, {nchunks * O * Kg, O * Kg, 1}, 0);
+    Tensor out2 = make_view(grad_w, {1, O * Kg}, {O * Kg, 1}, grad_w.storage_offset());
+    reduce(ReduceOp::Sum, p3, out2);
+  }
 }
 
 }  // namespace anneal::cpu

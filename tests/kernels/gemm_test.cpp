@@ -57,3 +57,35 @@ TEST(GemmBroadcast, BatchStrideZeroIsNotCopied) {
 }
 
 }  // namespace
+
+namespace {
+
+// The per-image convolution kernels against the unfold + matmul formulation, over a batch
+// spanning several chunks, with groups, at 1 and 2 threads (same bits at both).
+TEST(ConvKernels, MatchCompositeAndIgnoreThreadCount) {
+  manual_seed(5);
+  Tensor x = randn({9, 4, 7, 6}, DType::Float64), w = randn({6, 2, 3, 3}, DType::Float64);
+  Conv2dOptions opt{2, 1, 1, 2, 1, 1, 2};
+  auto run = [&](int threads) {
+    int prev = get_num_threads();
+    set_num_threads(threads);
+    Tensor xs = x.clone().set_requires_grad(), ws = w.clone().set_requires_grad();
+    Tensor y = conv2d(xs, ws, Tensor(), opt);
+    sum(y * y).backward();
+    set_num_threads(prev);
+    return TensorList{y.detach(), xs.grad(), ws.grad()};
+  };
+  TensorList one = run(1), two = run(2);
+  for (size_t i = 0; i < 3; ++i) EXPECT_TRUE(equal(one[i], two[i])) << "output " << i;
+  // reference: unfold + matmul, differentiated by autograd
+  Tensor xr = x.clone().set_requires_grad(), wr = w.clone().set_requires_grad();
+  const int64_t OH = one[0].size(2), OW = one[0].size(3);
+  Tensor cols = unfold(xr, 3, 3, opt).reshape({9, 2, 2 * 9, OH * OW});
+  Tensor yr = matmul(wr.reshape({2, 3, -1}), cols).reshape({9, 6, OH, OW});
+  sum(yr * yr).backward();
+  EXPECT_TRUE(allclose(one[0], yr.detach(), 1e-12, 1e-12));
+  EXPECT_TRUE(allclose(one[1], xr.grad(), 1e-10, 1e-10));
+  EXPECT_TRUE(allclose(one[2], wr.grad(), 1e-10, 1e-10));
+}
+
+}  // namespace
