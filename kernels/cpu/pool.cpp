@@ -7,35 +7,41 @@
 namespace anneal::cpu {
 namespace {
 
-// The common case (no padding, no dilation, small square window) with the window size
-// known at compile time: no bounds logic per output. NaN is tracked and, if present, the
-// caller's general path redoes the plane.
-template <int K, typename T>
-bool max_pool_plane_fixed(const T* plane, int64_t W, int64_t OH, int64_t OW, int64_t stride, T* out, int64_t* idx) {
+// True when a plane holds a NaN (a vectorisable scan of data that is about to be read
+// anyway, so the pooling loop itself needs no NaN bookkeeping).
+template <typename T>
+bool has_nan(const T* p, int64_t n) {
   using C = compute_t<T>;
-  int nan = 0;
+  int bad = 0;
+  for (int64_t i = 0; i < n; ++i) bad |= int(C(p[i]) != C(p[i]));
+  return bad != 0;
+}
+
+// The common case (no padding, no dilation, small square window, no NaN) with the window
+// size known at compile time: no bounds logic per output.
+template <int K, typename T>
+void max_pool_plane_fixed(const T* plane, int64_t W, int64_t OH, int64_t OW, int64_t stride, T* out, int64_t* idx) {
+  using C = compute_t<T>;
   for (int64_t oh = 0; oh < OH; ++oh) {
-    const int64_t r0 = oh * stride;
+    const T* rows = plane + oh * stride * W;
     for (int64_t ow = 0; ow < OW; ++ow) {
       const int64_t c0 = ow * stride;
-      int64_t bi = r0 * W + c0;
-      C best = C(plane[bi]);
+      int64_t bi = c0;
+      C best = C(rows[c0]);
 #pragma GCC unroll 4
       for (int ki = 0; ki < K; ++ki)
 #pragma GCC unroll 4
         for (int kj = 0; kj < K; ++kj) {
-          const int64_t pos = (r0 + ki) * W + c0 + kj;
-          const C v = C(plane[pos]);
+          const int64_t pos = ki * W + c0 + kj;
+          const C v = C(rows[pos]);
           const bool gt = v > best;
           bi = gt ? pos : bi;
           best = gt ? v : best;
-          nan += int(v != v);
         }
       out[oh * OW + ow] = T(best);
-      idx[oh * OW + ow] = bi;
+      idx[oh * OW + ow] = oh * stride * W + bi;
     }
   }
-  return nan == 0;
 }
 
 }  // namespace
@@ -54,8 +60,11 @@ void CpuBackend::max_pool2d(const Tensor& in, const Tensor& out, const Tensor& i
         scalar_t* op = o + p * OH * OW;
         int64_t* ip = idx + p * OH * OW;
         const bool simple = g.ph == 0 && g.pw == 0 && g.dh == 1 && g.dw == 1 && g.kh == g.kw && g.sh == g.sw;
-        if (simple && g.kh == 2 && max_pool_plane_fixed<2>(plane, W, OH, OW, g.sh, op, ip)) continue;
-        if (simple && g.kh == 3 && max_pool_plane_fixed<3>(plane, W, OH, OW, g.sh, op, ip)) continue;
+        if (simple && (g.kh == 2 || g.kh == 3) && !has_nan(plane, H * W)) {
+          if (g.kh == 2) max_pool_plane_fixed<2>(plane, W, OH, OW, g.sh, op, ip);
+          else max_pool_plane_fixed<3>(plane, W, OH, OW, g.sh, op, ip);
+          continue;
+        }
         // first/last window offsets inside the image along one axis (divisions only at edges)
         auto range = [](int64_t start, int64_t k, int64_t d, int64_t size, int64_t& k0, int64_t& k1) {
           k0 = start < 0 ? (-start + d - 1) / d : 0;
