@@ -15,3 +15,4 @@
 #include "nn/module.h"
 #include "ops/ops.h"
 #include "optim/optimizer.h"
+#include "optim/schedule.h"

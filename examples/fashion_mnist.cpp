@@ -113,8 +113,8 @@ int main(int argc, char** argv) {
     auto model = make_model(args.model);
     std::printf("%s\n", model->to_string().c_str());
     optim::Adam opt(model->parameters(), args.lr);
-    const int64_t steps_per_epoch = train.num_batches(), total_steps = steps_per_epoch * args.epochs;
-    int64_t step = 0;
+    // cosine decay of the learning rate over the whole run
+    optim::CosineAnnealingLR schedule(opt, train.num_batches() * args.epochs);
     for (int epoch = 0; epoch < args.epochs; ++epoch) {
       auto t0 = std::chrono::steady_clock::now();
       train.start_epoch(epoch);
@@ -122,15 +122,13 @@ int main(int argc, char** argv) {
       double loss_sum = 0;
       int64_t n = 0;
       while (train.next(b)) {
-        // cosine decay of the learning rate over the whole run
-        opt.param_groups()[0].options["lr"] = args.lr * 0.5 * (1 + std::cos(M_PI * double(step) / double(total_steps)));
         Tensor loss = cross_entropy((*model)(b.data), b.target);
         opt.zero_grad();
         loss.backward();
         opt.step();
+        schedule.step();
         loss_sum += loss.item<double>();
         ++n;
-        ++step;
       }
       double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       std::printf("epoch %d  loss %.4f  %.0f samples/s  test accuracy %.2f%%\n", epoch + 1, loss_sum / double(n),
