@@ -48,10 +48,12 @@ TensorList AccumulateGrad::apply(TensorList&& grads) {
     if (r.defined()) g = r;
   }
   if (!meta.grad.defined()) {
-    // Steal the incoming gradient when nobody else holds it; otherwise copy, so that
-    // later in-place accumulation cannot write into another tensor.
+    // Steal the incoming gradient when nothing else holds it or its memory (a view of
+    // another gradient would make two .grad tensors share storage); otherwise copy, so
+    // that later in-place accumulation cannot write into another tensor.
+    const bool sole_owner = g.impl_ptr().use_count() == 1 && g.impl()->storage().use_count() == 1;
     if (GradMode::is_enabled()) meta.grad = g;  // create_graph: keep its history
-    else if (g.impl_ptr().use_count() == 1 && g.is_contiguous() && !g.requires_grad()) meta.grad = g;
+    else if (sole_owner && g.is_contiguous() && !g.requires_grad()) meta.grad = g;
     else meta.grad = g.detach().clone();
   } else if (GradMode::is_enabled()) {
     meta.grad = autograd::math::add(meta.grad, g);

@@ -236,3 +236,21 @@ TEST(Autograd, ViewGradients) {
 }
 
 }  // namespace
+
+namespace {
+TEST(Autograd, LeafGradientsNeverShareMemory) {
+  // b receives the gradient itself and a a reshaped view of it: each .grad must own its
+  // memory, or changing one (gradient scaling, accumulation) would change the other.
+  Tensor a = zeros({2, 2}, DType::Float64).set_requires_grad();
+  Tensor b = zeros({4}, DType::Float64).set_requires_grad();
+  Tensor keep = b * 1.0;  // gives b's accumulator an early place in the backward order
+  sum((a.reshape({4}) + b) * tensor({1.0, 2.0, 3.0, 4.0}, DType::Float64)).backward();
+  EXPECT_NE(a.grad().impl()->storage(), b.grad().impl()->storage());
+  {
+    NoGradGuard ng;
+    a.mutable_grad().mul_(0.5);
+  }
+  EXPECT_TRUE(equal(b.grad(), tensor({1.0, 2.0, 3.0, 4.0}, DType::Float64)));
+  EXPECT_TRUE(equal(a.grad().reshape({4}), tensor({0.5, 1.0, 1.5, 2.0}, DType::Float64)));
+}
+}  // namespace
