@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# The one prepared GPU check (H100/H200, sm_90). Two halves:
+#
+#   scripts/gpu-check.sh --prepare   here, before the call: copies the build dependencies
+#                                    the GPU image lacks (Eigen, GoogleTest, zlib headers
+#                                    and static libraries) into .deps/ (git-ignored).
+#   scripts/gpu-check.sh             on the GPU machine, with .deps carried: builds with
+#                                    CUDA for sm_90, runs the GPU tests and the CPU suite,
+#                                    and writes the logs and a summary to $OUT (or ./out).
+#
+# device run: command "scripts/gpu-check.sh", carry [".deps"], timeout_s ~480.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+if [ "${1:-}" = "--prepare" ]; then
+  rm -rf .deps && mkdir -p .deps/include .deps/lib .deps/share
+  cp -r /usr/include/eigen3 .deps/include/
+  cp -r /usr/share/eigen3 .deps/share/
+  cp -r /usr/include/gtest .deps/include/
+  cp /usr/lib/x86_64-linux-gnu/libgtest.a /usr/lib/x86_64-linux-gnu/libgtest_main.a .deps/lib/
+  cp /usr/include/zlib.h /usr/include/zconf.h .deps/include/
+  cp /usr/lib/x86_64-linux-gnu/libz.a .deps/lib/
+  grep -qx '/.deps/' .git/info/exclude 2>/dev/null || echo '/.deps/' >>.git/info/exclude
+  du -sh .deps
+  exit 0
+fi
+
+out=${OUT:-$root/out}
+mkdir -p "$out"
+summary="$out/summary.txt"
+: >"$summary"
+log() { echo "$*" | tee -a "$summary"; }
+
+log "== machine"
+{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true; nvcc --version | tail -1;
+  ldd --version | head -1; } 2>&1 | tee -a "$summary"
+
+# a Python with torch and numpy writes the golden test values (the image has one)
+py=""
+for cand in /opt/torch/.venv/bin/python /usr/bin/python3 "$(command -v python3)"; do
+  if [ -x "$cand" ] && "$cand" -c 'import torch, numpy' 2>/dev/null; then py=$cand; break; fi
+done
+log "python for golden values: ${py:-none found}"
+
+log "== configure + build (CUDA, sm_90)"
+start=$(date +%s)
+cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DANNEAL_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
+  -DANNEAL_BUILD_BENCH=OFF -DANNEAL_TEST_PYTHON="$py" \
+  -DCMAKE_PREFIX_PATH="$root/.deps" -DEigen3_DIR="$root/.deps/share/eigen3/cmake" \
+  -DGTEST_ROOT="$root/.deps" -DZLIB_ROOT="$root/.deps" -DZLIB_USE_STATIC_LIBS=ON \
+  -DEIGEN3_INCLUDE_DIR="$root/.deps/include/eigen3" >"$out/configure.log" 2>&1
+build_rc=$?
+if [ $build_rc -eq 0 ]; then
+  cmake --build build-gpu --parallel "$(nproc)" >"$out/build.log" 2>&1
+  build_rc=$?
+fi
+log "build: rc=$build_rc in $(( $(date +%s) - start )) s"
+if [ $build_rc -ne 0 ]; then
+  tail -30 "$out/configure.log" "$out/build.log" 2>/dev/null | tee -a "$summary"
+  exit 1
+fi
+
+log "== GPU tests"
+./build-gpu/tests/anneal_cuda_tests >"$out/gpu_tests.log" 2>&1
+log "gpu tests: rc=$? $(grep -E '^\[  (PASSED|FAILED|SKIPPED)  \] [0-9]+ test' "$out/gpu_tests.log" | tr '\n' ' ')"
+
+log "== CPU suite on the GPU machine"
+(cd build-gpu && ctest -j "$(nproc)" >"$out/ctest.log" 2>&1)
+log "ctest: rc=$? $(grep -E 'tests passed|tests failed' "$out/ctest.log" | tail -1)"
+
+log "== CPU benchmark of this machine, for the record"
+ANNEAL_NUM_THREADS="$(nproc)" ./build-gpu/examples/fashion_mnist --epochs 1 --limit 12000 >"$out/fashion_mnist.log" 2>&1 ||
+  log "(fashion_mnist needs /usr/share/datasets/fashion-mnist; skipped if absent)"
+tail -2 "$out/fashion_mnist.log" | tee -a "$summary"
+echo "logs: $out"
