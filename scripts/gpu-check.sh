@@ -63,7 +63,7 @@ fi
 
 log "== GPU tests"
 ./build-gpu/tests/anneal_cuda_tests >"$out/gpu_tests.log" 2>&1
-log "gpu tests: rc=$? $(grep -E '^\[  (PASSED|FAILED|SKIPPED)  \] [0-9]+ test' "$out/gpu_tests.log" | tr '\n' ' ')"
+log "gpu tests: rc=$? $(grep -E '^\[  (PASSED|FAILED|SKIPPED) *\] [0-9]+ test' "$out/gpu_tests.log" | tr '\n' ' ')"
 
 log "== CPU suite on the GPU machine"
 (cd build-gpu && ctest -j "$(nproc)" >"$out/ctest.log" 2>&1)
