@@ -13,6 +13,7 @@
 #include "nn/init.h"
 #include "nn/layers.h"
 #include "nn/module.h"
+#include "nn/safetensors.h"
 #include "ops/ops.h"
 #include "optim/optimizer.h"
 #include "optim/schedule.h"
