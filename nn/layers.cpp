@@ -108,7 +108,7 @@ std::shared_ptr<BatchNorm> BatchNorm2d(int64_t n, double eps, double momentum) {
   return std::make_shared<BatchNorm>(n, 4, eps, momentum);
 }
 
-LayerNorm::LayerNorm(IntList shape, double eps, bool affine) : shape_(std::move(shape)), eps_(eps) {
+LayerNorm::LayerNorm(IntList shape, double eps, bool affine) : shape_(std::move(shape)), eps_(eps), affine_(affine) {
   ANNEAL_CHECK(!shape_.empty(), ValueError, "LayerNorm: normalized_shape must not be empty");
   if (affine) {
     register_parameter("weight", ones(shape_));
@@ -116,14 +116,12 @@ LayerNorm::LayerNorm(IntList shape, double eps, bool affine) : shape_(std::move(
   }
 }
 Tensor LayerNorm::forward(const Tensor& x) {
-  auto ps = named_parameters(false);
-  Tensor w = ps.empty() ? Tensor() : ps[0].second, b = ps.size() > 1 ? ps[1].second : Tensor();
-  return layer_norm(x, shape_, w, b, eps_);
+  return affine_ ? layer_norm(x, shape_, param("weight"), param("bias"), eps_) : layer_norm(x, shape_, {}, {}, eps_);
 }
 std::string LayerNorm::extra_repr() const { return str(shape_to_string(shape_), ", eps=", eps_); }
 
 GroupNorm::GroupNorm(int64_t groups, int64_t channels, double eps, bool affine)
-    : groups_(groups), channels_(channels), eps_(eps) {
+    : groups_(groups), channels_(channels), eps_(eps), affine_(affine) {
   ANNEAL_CHECK(groups > 0 && channels % groups == 0, ValueError, "GroupNorm: num_channels (", channels,
                ") must be divisible by num_groups (", groups, ")");
   if (affine) {
@@ -132,9 +130,7 @@ GroupNorm::GroupNorm(int64_t groups, int64_t channels, double eps, bool affine)
   }
 }
 Tensor GroupNorm::forward(const Tensor& x) {
-  auto ps = named_parameters(false);
-  Tensor w = ps.empty() ? Tensor() : ps[0].second, b = ps.size() > 1 ? ps[1].second : Tensor();
-  return group_norm(x, groups_, w, b, eps_);
+  return affine_ ? group_norm(x, groups_, param("weight"), param("bias"), eps_) : group_norm(x, groups_, {}, {}, eps_);
 }
 std::string GroupNorm::extra_repr() const { return str(groups_, ", ", channels_, ", eps=", eps_); }
 

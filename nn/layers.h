@@ -61,6 +61,7 @@ class LayerNorm : public Module {
  private:
   IntList shape_;
   double eps_;
+  bool affine_;
 };
 
 class GroupNorm : public Module {
@@ -72,6 +73,7 @@ class GroupNorm : public Module {
  private:
   int64_t groups_, channels_;
   double eps_;
+  bool affine_;
 };
 
 class Embedding : public Module {

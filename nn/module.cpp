@@ -98,7 +98,6 @@ TensorList Module::buffers(bool recurse) const {
 
 std::vector<std::pair<std::string, std::shared_ptr<Module>>> Module::named_modules() {
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> out;
-  std::vector<std::pair<std::string, Module*>> stack;
   out.emplace_back("", shared_from_this());
   std::function<void(const std::string&, Module&)> walk = [&](const std::string& prefix, Module& m) {
     for (auto& [n, c] : m.children_) {

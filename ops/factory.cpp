@@ -94,18 +94,15 @@ Tensor randint(int64_t low, int64_t high, const Shape& shape, TensorOptions opt,
 Tensor scalar_tensor(Scalar v, TensorOptions opt) { return full({}, v, opt); }
 
 Tensor wrapped_scalar(Scalar v, Device device) {
-  Tensor t = full({}, v, TensorOptions(v.natural_dtype(), device));
-  if (v.is_floating()) {  // keep full double precision until promotion decides the type
-    t = full({}, v, TensorOptions(DType::Float64, device));
-  }
+  // a float keeps full double precision until promotion decides the type
+  Tensor t = full({}, v, TensorOptions(v.is_floating() ? DType::Float64 : v.natural_dtype(), device));
   t.impl()->is_wrapped_number = true;
   return t;
 }
 
 template <typename T>
 Tensor tensor(const std::vector<T>& values, const Shape& shape, TensorOptions opt) {
-  Shape s = shape.empty() && values.size() != 1 ? Shape{int64_t(values.size())} : shape;
-  if (shape.empty() && values.size() == 1) s = {1};
+  const Shape s = shape.empty() ? Shape{int64_t(values.size())} : shape;
   ANNEAL_CHECK(shape_numel(s) == int64_t(values.size()), ValueError, "tensor: ", values.size(),
                " values do not fill shape ", shape_to_string(s));
   Tensor host = make_empty(s, dtype_of<T>::value, cpu_allocator());
