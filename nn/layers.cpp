@@ -184,4 +184,18 @@ std::shared_ptr<Module> ModuleList::operator[](size_t i) const {
   return c[i].second;
 }
 
+bool ModuleDict::contains(const std::string& name) const {
+  for (auto& [n, m] : named_children())
+    if (n == name) return true;
+  return false;
+}
+std::shared_ptr<Module> ModuleDict::operator[](const std::string& name) const {
+  std::string known;
+  for (auto& [n, m] : named_children()) {
+    if (n == name) return m;
+    known += (known.empty() ? "" : ", ") + n;
+  }
+  throw IndexError(str("ModuleDict: no module named '", name, "' (has: ", known, ")"));
+}
+
 }  // namespace anneal::nn

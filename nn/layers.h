@@ -185,4 +185,14 @@ class ModuleList : public Module {
   std::shared_ptr<Module> operator[](size_t i) const;
 };
 
+// Children by name, in insertion order (torch.nn.ModuleDict).
+class ModuleDict : public Module {
+ public:
+  void insert(const std::string& name, std::shared_ptr<Module> m) { add_child(name, std::move(m)); }
+  bool contains(const std::string& name) const;
+  std::shared_ptr<Module> operator[](const std::string& name) const;
+  std::string type_name() const override { return "ModuleDict"; }
+  size_t size() const { return named_children().size(); }
+};
+
 }  // namespace anneal::nn

@@ -596,7 +596,7 @@ Tensor group_norm(const Tensor& x, int64_t G, const Tensor& weight, const Tensor
 }
 
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& attn_mask,
-                                    bool is_causal, std::optional<double> scale) {
+                                    bool is_causal, std::optional<double> scale, double dropout_p, Generator* gen) {
   check_defined("scaled_dot_product_attention", q, "query");
   check_defined("scaled_dot_product_attention", k, "key");
   check_defined("scaled_dot_product_attention", v, "value");
@@ -617,7 +617,9 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
   } else if (attn_mask.defined()) {
     scores = attn_mask.dtype() == DType::Bool ? where(attn_mask, scores, -INFINITY) : scores + attn_mask;
   }
-  return matmul(softmax(scores, -1), v);
+  Tensor weights = softmax(scores, -1);
+  if (dropout_p > 0) weights = dropout(weights, dropout_p, true, gen);
+  return matmul(weights, v);
 }
 
 }  // namespace anneal

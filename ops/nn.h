@@ -66,9 +66,11 @@ Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight = Te
                   double eps = 1e-5);
 
 // q [..., L, E], k [..., S, E], v [..., S, Ev]; a bool mask keeps True positions, a float
-// mask is added to the scores.
+// mask is added to the scores. dropout_p drops attention weights (training only: pass 0
+// in evaluation), drawn from `gen` or the default generator.
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                     const Tensor& attn_mask = Tensor(), bool is_causal = false,
-                                    std::optional<double> scale = {});
+                                    std::optional<double> scale = {}, double dropout_p = 0.0,
+                                    Generator* gen = nullptr);
 
 }  // namespace anneal

@@ -40,14 +40,15 @@ def write(path, tensors, meta):
         f.write(struct.pack("<Q", len(h)) + h + b"".join(chunks))
 
 
-tensors, meta = read(sys.argv[1])
-changed = {}
-for k, a in tensors.items():
-    if a.dtype == np.bool_:
-        changed[k] = ~a
-    elif np.issubdtype(a.dtype, np.floating):
-        changed[k] = a * a.dtype.type(2)
-    else:
-        changed[k] = a + a.dtype.type(1)
-meta = dict(meta, seen_by="numpy")
-write(sys.argv[2], changed, meta)
+if __name__ == "__main__":
+    tensors, meta = read(sys.argv[1])
+    changed = {}
+    for k, a in tensors.items():
+        if a.dtype == np.bool_:
+            changed[k] = ~a
+        elif np.issubdtype(a.dtype, np.floating):
+            changed[k] = a * a.dtype.type(2)
+        else:
+            changed[k] = a + a.dtype.type(1)
+    meta = dict(meta, seen_by="numpy")
+    write(sys.argv[2], changed, meta)
