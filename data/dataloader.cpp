@@ -5,7 +5,6 @@
 
 #include "core/autograd/grad_mode.h"
 #include "core/error.h"
-#include "core/philox.h"
 #include "ops/ops.h"
 
 namespace anneal::data {
@@ -38,20 +37,35 @@ Batch TensorDataset::get_batch(const std::vector<int64_t>& indices) const {
   return {index_select(data_, 0, idx), target_.defined() ? index_select(target_, 0, idx) : Tensor()};
 }
 
+namespace {
+void check_options(const DataLoaderOptions& opt) {
+  ANNEAL_CHECK(opt.batch_size > 0, ValueError, "DataLoader: batch_size should be a positive integer, got ",
+               opt.batch_size);
+  ANNEAL_CHECK(opt.num_workers >= 0, ValueError, "DataLoader: num_workers must be non-negative, got ",
+               opt.num_workers);
+  ANNEAL_CHECK(opt.prefetch >= 1, ValueError, "DataLoader: prefetch must be at least 1, got ", opt.prefetch);
+}
+}  // namespace
+
 DataLoader::DataLoader(std::shared_ptr<Dataset> dataset, DataLoaderOptions options)
     : dataset_(std::move(dataset)), opt_(std::move(options)) {
   ANNEAL_CHECK(dataset_ != nullptr, ValueError, "DataLoader: dataset is null");
-  ANNEAL_CHECK(opt_.batch_size > 0, ValueError, "DataLoader: batch_size should be a positive integer, got ",
-               opt_.batch_size);
-  ANNEAL_CHECK(opt_.num_workers >= 0, ValueError, "DataLoader: num_workers must be non-negative, got ",
-               opt_.num_workers);
-  ANNEAL_CHECK(opt_.prefetch >= 1, ValueError, "DataLoader: prefetch must be at least 1, got ", opt_.prefetch);
+  check_options(opt_);
+}
+
+DataLoader::DataLoader(std::shared_ptr<IterableDataset> stream, DataLoaderOptions options)
+    : stream_(std::move(stream)), opt_(std::move(options)) {
+  ANNEAL_CHECK(stream_ != nullptr, ValueError, "DataLoader: dataset is null");
+  check_options(opt_);
+  ANNEAL_CHECK(!opt_.shuffle && !opt_.sampler, ValueError,
+               "DataLoader: shuffle and sampler do not apply to a stream (IterableDataset); shuffle inside it");
 }
 
 DataLoader::~DataLoader() { stop_workers(); }
 
 int64_t DataLoader::num_batches() const {
-  const int64_t n = dataset_->size(), b = opt_.batch_size;
+  if (stream_) return -1;
+  const int64_t n = opt_.sampler ? opt_.sampler->size() : dataset_->size(), b = opt_.batch_size;
   return opt_.drop_last ? n / b : (n + b - 1) / b;
 }
 
@@ -68,31 +82,33 @@ void DataLoader::stop_workers() {
   ready_.clear();
   error_ = nullptr;
   error_batch_ = -1;
+  stream_done_ = false;
+  stream_batches_ = 0;
 }
 
 void DataLoader::start_epoch(int64_t epoch) {
   stop_workers();
+  started_ = true;
   epoch_ = epoch;
   next_batch_ = 0;
-  const int64_t n = dataset_->size();
-  std::vector<int64_t> order(static_cast<size_t>(n));
-  std::iota(order.begin(), order.end(), 0);
-  if (opt_.shuffle) {
-    // Fisher-Yates driven by the Philox stream of (seed, epoch): the same permutation
-    // on any machine and with any number of workers.
-    const uint64_t key = opt_.seed * 0x9E3779B97F4A7C15ull + uint64_t(epoch);
-    for (int64_t i = n - 1; i > 0; --i) {
-      philox::U32x4 r = philox::philox4x32_10(uint64_t(i), key);
-      uint64_t x = (uint64_t(r.v[0]) << 32) | r.v[1];
-      std::swap(order[size_t(i)], order[size_t(x % uint64_t(i + 1))]);
-    }
+  next_to_build_ = 0;
+  if (stream_) {
+    stream_->start(epoch);
+    start_stream_worker();
+    return;
   }
+  const int64_t n = dataset_->size();
+  std::vector<int64_t> order = opt_.sampler  ? opt_.sampler->indices(epoch)
+                               : opt_.shuffle ? permutation(n, opt_.seed, epoch)
+                                              : SequentialSampler(n).indices(epoch);
+  for (int64_t i : order)
+    ANNEAL_CHECK(i >= 0 && i < n, IndexError, "DataLoader: the sampler gave index ", i, " for a dataset of ", n,
+                 " examples");
   plan_.clear();
   for (int64_t b = 0; b < num_batches(); ++b) {
-    int64_t s = b * opt_.batch_size, e = std::min(n, s + opt_.batch_size);
+    int64_t s = b * opt_.batch_size, e = std::min(int64_t(order.size()), s + opt_.batch_size);
     plan_.emplace_back(order.begin() + s, order.begin() + e);
   }
-  next_to_build_ = 0;
   for (int w = 0; w < opt_.num_workers; ++w) {
     workers_.emplace_back([this] {
       NoGradGuard ng;
@@ -125,33 +141,88 @@ void DataLoader::start_epoch(int64_t epoch) {
   }
 }
 
-Batch DataLoader::make_batch(int64_t b) const {
-  Batch batch = dataset_->get_batch(plan_[size_t(b)]);
+Batch DataLoader::make_batch(int64_t b) const { return transformed(dataset_->get_batch(plan_[size_t(b)]), b); }
+
+Batch DataLoader::transformed(Batch batch, int64_t b) const {
   if (opt_.transform) batch = opt_.transform(std::move(batch), opt_.seed * 1000003ull + uint64_t(epoch_) * 65537ull + uint64_t(b));
   return batch;
 }
 
-void DataLoader::skip(int64_t batches) {
-  ANNEAL_CHECK(batches >= 0 && batches <= int64_t(plan_.size()), ValueError, "DataLoader.skip: ", batches,
-               " batches is outside this epoch's ", plan_.size());
-  int64_t epoch = epoch_;
-  start_epoch(epoch);
-  next_batch_ = batches;
-  std::lock_guard<std::mutex> l(mu_);
-  next_to_build_ = batches;
+bool DataLoader::pull_stream_batch(Batch& out) {
+  TensorList xs, ys;
+  Batch example;
+  while (int64_t(xs.size()) < opt_.batch_size && stream_->next(example)) {
+    xs.push_back(example.data);
+    if (example.target.defined()) ys.push_back(example.target);
+  }
+  if (xs.empty() || (opt_.drop_last && int64_t(xs.size()) < opt_.batch_size)) return false;
+  ANNEAL_CHECK(ys.empty() || ys.size() == xs.size(), ValueError,
+               "DataLoader: some examples of the stream have a target and some do not");
+  out = {stack(xs), ys.empty() ? Tensor() : stack(ys)};
+  return true;
 }
 
-bool DataLoader::next(Batch& out) {
-  if (plan_.empty() && next_batch_ == 0 && workers_.empty()) start_epoch(epoch_);
-  if (next_batch_ >= int64_t(plan_.size())) return false;
+// One producer keeps the stream's order; it runs up to `prefetch` batches ahead.
+void DataLoader::start_stream_worker() {
+  if (opt_.num_workers == 0) return;
+  workers_.emplace_back([this] {
+    NoGradGuard ng;
+    while (true) {
+      int64_t b;
+      {
+        std::unique_lock<std::mutex> l(mu_);
+        cv_.wait(l, [&] { return stopping_ || next_to_build_ < next_batch_ + int64_t(opt_.prefetch); });
+        if (stopping_) return;
+        b = next_to_build_++;
+      }
+      bool finished = false;
+      try {
+        Batch batch;
+        bool more = pull_stream_batch(batch);
+        if (more) batch = transformed(std::move(batch), b);
+        std::lock_guard<std::mutex> l(mu_);
+        if (!more) {
+          stream_done_ = finished = true;
+          stream_batches_ = b;
+        } else {
+          ready_[b] = std::move(batch);
+        }
+      } catch (...) {
+        std::lock_guard<std::mutex> l(mu_);
+        error_ = std::current_exception();
+        error_batch_ = b;
+        finished = true;
+      }
+      cv_.notify_all();
+      if (finished) return;
+    }
+  });
+}
+
+bool DataLoader::next_from_stream(Batch& out) {
+  if (!started_) {
+    start_epoch(epoch_);
+  }
   if (opt_.num_workers == 0) {
-    out = make_batch(next_batch_++);
+    if (stream_done_ || !pull_stream_batch(out)) {
+      stream_done_ = true;
+      return false;
+    }
+    out = transformed(std::move(out), next_batch_++);
     return true;
   }
+  return take_ready(out);
+}
+
+bool DataLoader::take_ready(Batch& out) {
   std::unique_lock<std::mutex> l(mu_);
-  cv_.wait(l, [&] { return ready_.count(next_batch_) || (error_ && error_batch_ <= next_batch_); });
+  cv_.wait(l, [&] {
+    return ready_.count(next_batch_) || (error_ && error_batch_ <= next_batch_) ||
+           (stream_done_ && next_batch_ >= stream_batches_);
+  });
   auto it = ready_.find(next_batch_);
   if (it == ready_.end()) {
+    if (!error_) return false;  // the stream ended
     std::exception_ptr e = error_;
     l.unlock();
     stop_workers();
@@ -163,6 +234,35 @@ bool DataLoader::next(Batch& out) {
   l.unlock();
   cv_.notify_all();
   return true;
+}
+
+void DataLoader::skip(int64_t batches) {
+  if (stream_) {
+    start_epoch(epoch_);
+    Batch ignored;
+    for (int64_t i = 0; i < batches; ++i)
+      ANNEAL_CHECK(next_from_stream(ignored), ValueError, "DataLoader.skip: the stream ended after ", i, " of ",
+                   batches, " batches");
+    return;
+  }
+  ANNEAL_CHECK(batches >= 0 && batches <= int64_t(plan_.size()), ValueError, "DataLoader.skip: ", batches,
+               " batches is outside this epoch's ", plan_.size());
+  int64_t epoch = epoch_;
+  start_epoch(epoch);
+  next_batch_ = batches;
+  std::lock_guard<std::mutex> l(mu_);
+  next_to_build_ = batches;
+}
+
+bool DataLoader::next(Batch& out) {
+  if (stream_) return next_from_stream(out);
+  if (!started_) start_epoch(epoch_);
+  if (next_batch_ >= int64_t(plan_.size())) return false;
+  if (opt_.num_workers == 0) {
+    out = make_batch(next_batch_++);
+    return true;
+  }
+  return take_ready(out);
 }
 
 }  // namespace anneal::data

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/tensor.h"
+#include "data/sampler.h"
 
 namespace anneal::data {
 
@@ -27,6 +28,17 @@ class Dataset {
   virtual Batch get(int64_t index) const = 0;
   // Many examples at once; the default stacks get(i). In-memory datasets gather directly.
   virtual Batch get_batch(const std::vector<int64_t>& indices) const;
+};
+
+// A stream of examples (a file read front to back, a generator), for data that is not
+// randomly accessible. The DataLoader batches them in stream order.
+class IterableDataset {
+ public:
+  virtual ~IterableDataset() = default;
+  // Restarts the stream for epoch `epoch`.
+  virtual void start(int64_t epoch) = 0;
+  // The next example, or false at the end of the stream.
+  virtual bool next(Batch& example) = 0;
 };
 
 // Examples are rows of tensors that share their first dimension.
@@ -47,8 +59,10 @@ struct DataLoaderOptions {
   int64_t batch_size = 1;
   bool shuffle = false;
   bool drop_last = false;
-  uint64_t seed = 0;        // the shuffle of epoch e uses seed + e
-  int num_workers = 0;      // 0: batches are built on the calling thread
+  uint64_t seed = 0;        // the shuffle of epoch e uses (seed, e)
+  // Visiting order (weighted, distributed, ...); overrides shuffle when set.
+  std::shared_ptr<Sampler> sampler;
+  int num_workers = 0;      // 0: batches are built on the calling thread (a stream uses at most 1)
   int prefetch = 2;         // batches in flight per worker
   // Applied to each batch on the worker (augmentation, normalisation).
   std::function<Batch(Batch, uint64_t batch_seed)> transform;
@@ -57,10 +71,13 @@ struct DataLoaderOptions {
 class DataLoader {
  public:
   DataLoader(std::shared_ptr<Dataset> dataset, DataLoaderOptions options);
+  // Batches a stream; shuffle and sampler do not apply.
+  DataLoader(std::shared_ptr<IterableDataset> stream, DataLoaderOptions options);
   ~DataLoader();
   DataLoader(const DataLoader&) = delete;
   DataLoader& operator=(const DataLoader&) = delete;
 
+  // Batches per epoch; -1 for a stream, whose length is not known in advance.
   int64_t num_batches() const;
   // Starts epoch `epoch`; then next() returns its batches in order until it returns false.
   void start_epoch(int64_t epoch);
@@ -70,12 +87,21 @@ class DataLoader {
 
  private:
   Batch make_batch(int64_t b) const;
+  Batch transformed(Batch batch, int64_t b) const;
+  bool next_from_stream(Batch& out);
+  bool take_ready(Batch& out);  // the next batch from the workers, in order
+  bool pull_stream_batch(Batch& out);  // false at the end of the stream
+  void start_stream_worker();
   void stop_workers();
 
   std::shared_ptr<Dataset> dataset_;
+  std::shared_ptr<IterableDataset> stream_;
+  bool stream_done_ = false;
+  int64_t stream_batches_ = 0;  // batches the stream produced this epoch (valid once done)
   DataLoaderOptions opt_;
   std::vector<std::vector<int64_t>> plan_;  // the indices of every batch of this epoch
   int64_t epoch_ = 0, next_batch_ = 0;
+  bool started_ = false;
 
   std::vector<std::thread> workers_;
   std::mutex mu_;
