@@ -22,3 +22,6 @@
 #include "ops/ops.h"
 #include "optim/optimizer.h"
 #include "optim/schedule.h"
+#include "train/checkpoint.h"
+#include "train/metrics.h"
+#include "train/trainer.h"

@@ -1,7 +1,5 @@
 #include "nn/safetensors.h"
 
-#include <fcntl.h>
-#include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
@@ -10,6 +8,7 @@
 #include <vector>
 
 #include "core/autograd/grad_mode.h"
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/tensor_impl.h"
 #include "ops/ops.h"
@@ -211,26 +210,17 @@ void save_safetensors(const std::string& path, const StateDict& tensors, const s
   header << '}';
   std::string h = header.str();
   while (h.size() % 8) h += ' ';  // the format pads the header to 8 bytes with spaces
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    ANNEAL_CHECK(f.good(), ValueError, "save_safetensors: cannot write '", tmp, "'");
-    uint64_t n = h.size();
-    unsigned char len[8];
-    for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>(n >> (8 * i));
-    f.write(reinterpret_cast<const char*>(len), 8);
-    f.write(h.data(), std::streamsize(h.size()));
-    for (auto& t : data) f.write(static_cast<const char*>(t.data_ptr()), std::streamsize(t.nbytes()));
-    f.flush();
-    ANNEAL_CHECK(f.good(), ValueError, "save_safetensors: writing '", tmp, "' failed (disk full?)");
-  }
-  int fd = ::open(tmp.c_str(), O_RDONLY);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
-  ANNEAL_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, ValueError, "save_safetensors: cannot move '", tmp,
-               "' to '", path, "'");
+  write_file_atomically(
+      path,
+      [&](std::ostream& f) {
+        uint64_t n = h.size();
+        unsigned char len[8];
+        for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>(n >> (8 * i));
+        f.write(reinterpret_cast<const char*>(len), 8);
+        f.write(h.data(), std::streamsize(h.size()));
+        for (auto& t : data) f.write(static_cast<const char*>(t.data_ptr()), std::streamsize(t.nbytes()));
+      },
+      "save_safetensors");
 }
 
 StateDict load_safetensors(const std::string& path) {

@@ -26,6 +26,21 @@ void LRScheduler::set_last_step(int64_t s) {
   step_ = s;
   apply();
 }
+std::map<std::string, double> LRScheduler::state_dict() const {
+  std::map<std::string, double> s{{"last_step", double(step_)}};
+  for (size_t i = 0; i < base_lrs_.size(); ++i) s["base_lr." + std::to_string(i)] = base_lrs_[i];
+  return s;
+}
+void LRScheduler::load_state_dict(const std::map<std::string, double>& s) {
+  auto it = s.find("last_step");
+  ANNEAL_CHECK(it != s.end(), ValueError, "scheduler state: 'last_step' is missing");
+  std::vector<double> base;
+  for (size_t i = 0; s.count("base_lr." + std::to_string(i)); ++i) base.push_back(s.at("base_lr." + std::to_string(i)));
+  ANNEAL_CHECK(base.size() == base_lrs_.size(), ValueError, "scheduler state has ", base.size(),
+               " base learning rates, the optimizer has ", base_lrs_.size(), " parameter groups");
+  base_lrs_ = base;
+  set_last_step(int64_t(it->second));
+}
 std::vector<double> LRScheduler::last_lr() const {
   std::vector<double> out;
   for (auto& g : opt_.param_groups()) out.push_back(g.get("lr"));
@@ -105,6 +120,17 @@ ReduceLROnPlateau::ReduceLROnPlateau(Optimizer& opt, Mode mode, double factor, i
                                                    : -std::numeric_limits<double>::infinity()) {
   ANNEAL_CHECK(factor < 1, ValueError, "ReduceLROnPlateau: factor should be < 1.0, got ", factor);
 }
+std::map<std::string, double> ReduceLROnPlateau::state_dict() const {
+  return {{"best", best_}, {"bad_steps", double(bad_)}, {"cooldown_left", double(cooldown_left_)}};
+}
+void ReduceLROnPlateau::load_state_dict(const std::map<std::string, double>& s) {
+  for (const char* k : {"best", "bad_steps", "cooldown_left"})
+    ANNEAL_CHECK(s.count(k), ValueError, "ReduceLROnPlateau state: '", k, "' is missing");
+  best_ = s.at("best");
+  bad_ = int64_t(s.at("bad_steps"));
+  cooldown_left_ = int64_t(s.at("cooldown_left"));
+}
+
 void ReduceLROnPlateau::step(double metric) {
   // relative threshold, as PyTorch's default threshold_mode='rel'
   bool better = mode_ == Mode::Min ? metric < best_ * (1 - threshold_) : metric > best_ * (1 + threshold_);

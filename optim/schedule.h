@@ -1,5 +1,7 @@
 #pragma once
 // Learning-rate schedules (torch.optim.lr_scheduler) and gradient clipping.
+#include <map>
+#include <string>
 #include <vector>
 
 #include "optim/optimizer.h"
@@ -16,6 +18,9 @@ class LRScheduler {
   int64_t last_step() const { return step_; }
   void set_last_step(int64_t s);  // resuming from a checkpoint
   std::vector<double> last_lr() const;
+  // For checkpoints: the step and the base rates ("last_step", "base_lr.0", ...).
+  std::map<std::string, double> state_dict() const;
+  void load_state_dict(const std::map<std::string, double>& state);
 
  protected:
   virtual double lr_at(int64_t step, double base_lr) const = 0;
@@ -108,6 +113,8 @@ class ReduceLROnPlateau {
   ReduceLROnPlateau(Optimizer& opt, Mode mode = Mode::Min, double factor = 0.1, int64_t patience = 10,
                     double threshold = 1e-4, int64_t cooldown = 0, double min_lr = 0);
   void step(double metric);
+  std::map<std::string, double> state_dict() const;  // "best", "bad_steps", "cooldown_left"
+  void load_state_dict(const std::map<std::string, double>& state);
 
  private:
   Optimizer& opt_;

@@ -3,7 +3,9 @@
 # only asked when something is missing).
 set -euo pipefail
 packages=(cmake g++ ninja-build ccache libeigen3-dev zlib1g-dev libgtest-dev libbenchmark-dev
-          python3 python3-numpy python3-torch python3-pytest dataset-fashion-mnist)
+          libprotobuf-dev protobuf-compiler
+          python3 python3-numpy python3-torch python3-pytest
+          dataset-fashion-mnist bible-kjv bible-kjv-text)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,0 +1,185 @@
+#include "train/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+
+#include "core/autograd/grad_mode.h"
+#include "core/error.h"
+#include "core/tensor_impl.h"
+#include "ops/ops.h"
+
+namespace anneal::train {
+
+namespace {
+std::string checkpoint_path(const std::string& run_dir) { return run_dir + "/checkpoint.ckpt"; }
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+}  // namespace
+
+Trainer::Trainer(nn::Module& model, optim::Optimizer& optimizer, data::DataLoader& loader, LossFn loss,
+                 TrainerOptions options)
+    : model_(model), opt_(optimizer), loader_(loader), loss_(std::move(loss)), o_(std::move(options)) {
+  ANNEAL_CHECK(loss_ != nullptr, ValueError, "Trainer: a loss function is required");
+  ANNEAL_CHECK(o_.epochs > 0 || o_.max_steps > 0, ValueError, "Trainer: epochs or max_steps must be positive");
+  ANNEAL_CHECK(o_.accumulate >= 1, ValueError, "Trainer: accumulate must be at least 1, got ", o_.accumulate);
+  ANNEAL_CHECK(o_.clip_grad_norm >= 0, ValueError, "Trainer: clip_grad_norm must be non-negative");
+  ANNEAL_CHECK(o_.eval_every >= 0, ValueError, "Trainer: eval_every must be non-negative");
+  if (o_.max_steps > 0 && o_.epochs <= 0) o_.epochs = INT64_MAX;
+}
+
+void Trainer::set_scheduler(optim::LRScheduler* scheduler, bool per_step) {
+  sched_ = scheduler;
+  sched_per_step_ = per_step;
+}
+
+void Trainer::save(const std::string& path) const {
+  Checkpoint c = capture(model_, &opt_);
+  if (sched_) c.scheduler = sched_->state_dict();
+  c.step = step_, c.epoch = epoch_, c.batch_in_epoch = batch_in_epoch_;
+  c.config = o_.config;
+  c.extra = {{"best", best_}, {"have_best", double(have_best_)},
+             {"evals_without_improvement", double(evals_without_improvement_)}};
+  save_checkpoint(path, c);
+}
+
+void Trainer::load(const std::string& path) {
+  Checkpoint c = load_checkpoint(path);
+  restore(c, model_, &opt_);
+  if (sched_ && !c.scheduler.empty()) sched_->load_state_dict(c.scheduler);
+  step_ = c.step, epoch_ = c.epoch, batch_in_epoch_ = c.batch_in_epoch;
+  best_ = c.extra.count("best") ? c.extra.at("best") : 0.0;
+  have_best_ = c.extra.count("have_best") && c.extra.at("have_best") != 0;
+  evals_without_improvement_ = c.extra.count("evals_without_improvement") ? int64_t(c.extra.at("evals_without_improvement")) : 0;
+}
+
+bool Trainer::evaluate(TrainResult& r, MetricsLog& log) {
+  if (!eval_) return true;
+  model_.eval();
+  std::map<std::string, double> m;
+  {
+    NoGradGuard no_grad;
+    m = eval_(model_);
+  }
+  model_.train();
+  r.last_eval = m;
+  std::map<std::string, double> record = m;
+  record["step"] = double(step_);
+  record["epoch"] = double(epoch_);
+  log.write(record);
+  std::string text = str("step ", step_);
+  for (auto& [k, v] : m) text += str(" ", k, " ", v);
+  std::printf("%s\n", text.c_str());
+  if (o_.early_stop_patience <= 0) return true;
+  auto it = m.find(o_.monitor);
+  ANNEAL_CHECK(it != m.end(), ValueError, "Trainer: early stopping watches '", o_.monitor,
+               "' but the evaluator did not return it");
+  if (!have_best_ || it->second < best_) {
+    best_ = it->second, have_best_ = true, evals_without_improvement_ = 0;
+    return true;
+  }
+  return ++evals_without_improvement_ < o_.early_stop_patience;
+}
+
+TrainResult Trainer::fit() {
+  TrainResult r;
+  const bool records = !o_.run_dir.empty();
+  if (records) std::filesystem::create_directories(o_.run_dir);
+  if (records && o_.resume && std::filesystem::exists(checkpoint_path(o_.run_dir))) {
+    load(checkpoint_path(o_.run_dir));
+    r.resumed = true;
+    std::printf("resumed from %s at step %lld (epoch %lld, batch %lld)\n", checkpoint_path(o_.run_dir).c_str(),
+                (long long)step_, (long long)epoch_ + 1, (long long)batch_in_epoch_);
+  }
+  MetricsLog log(records ? o_.run_dir + "/metrics.jsonl" : "");
+  const int64_t batches = loader_.num_batches();
+  const int64_t steps_per_epoch = batches < 0 ? -1 : (batches + o_.accumulate - 1) / o_.accumulate;
+  int64_t total = o_.max_steps > 0 ? o_.max_steps : steps_per_epoch < 0 ? -1 : steps_per_epoch * o_.epochs;
+  if (o_.max_steps > 0 && steps_per_epoch > 0 && o_.epochs < INT64_MAX)
+    total = std::min(total, steps_per_epoch * o_.epochs);
+  Progress progress(total, o_.progress && stdout_is_terminal(), o_.log_every);
+  int64_t last_eval = -1, last_checkpoint = -1;
+  bool early = false;
+  auto run_eval = [&] {
+    if (!eval_ || last_eval == step_) return;
+    last_eval = step_;
+    progress.finish();
+    early |= !evaluate(r, log);
+  };
+  auto checkpoint = [&] {
+    if (!records || o_.checkpoint_every < 0 || last_checkpoint == step_) return;
+    last_checkpoint = step_;
+    save(checkpoint_path(o_.run_dir));
+  };
+  auto done = [&] { return o_.max_steps > 0 && step_ >= o_.max_steps; };
+
+  model_.train();
+  opt_.zero_grad();
+  const auto start = std::chrono::steady_clock::now();
+  auto window_start = start;
+  double window_loss = 0;
+  int64_t window_steps = 0, window_samples = 0;
+  while (!early && !done() && epoch_ < o_.epochs) {
+    loader_.start_epoch(epoch_);
+    if (batch_in_epoch_ > 0) loader_.skip(batch_in_epoch_);
+    data::Batch batch;
+    bool more = loader_.next(batch);
+    ANNEAL_CHECK(more, ValueError, "Trainer: the data loader gave no batches in epoch ", epoch_ + 1,
+                 " (a dataset smaller than one batch with drop_last?)");
+    int64_t micro = 0;
+    double step_loss = 0;
+    while (more) {
+      Tensor loss = loss_(model_, batch);
+      ANNEAL_CHECK(loss.defined() && loss.numel() == 1, ValueError,
+                   "Trainer: the loss function must return a single value");
+      (o_.accumulate > 1 ? loss * (1.0 / double(o_.accumulate)) : loss).backward();
+      step_loss += loss.item<double>();
+      window_samples += batch.data.defined() && batch.data.dim() ? batch.data.size(0) : 1;
+      ++batch_in_epoch_;
+      ++micro;
+      more = loader_.next(batch);
+      if (micro < o_.accumulate && more) continue;  // an epoch's last micro-batches step together
+
+      if (o_.clip_grad_norm > 0) optim::clip_grad_norm_(model_.parameters(), o_.clip_grad_norm);
+      opt_.step();
+      opt_.zero_grad();
+      ++step_;
+      const double lr = opt_.param_groups().front().get("lr");
+      if (sched_ && sched_per_step_) sched_->step();
+      r.last_loss = step_loss / double(micro);
+      window_loss += r.last_loss;
+      ++window_steps;
+      micro = 0, step_loss = 0;
+
+      const double window_s = seconds_since(window_start);
+      progress.update(step_, epoch_, r.last_loss, window_s > 0 ? double(window_samples) / window_s : 0.0);
+      if (step_ % std::max<int64_t>(o_.log_every, 1) == 0) {
+        log.write({{"step", double(step_)}, {"epoch", double(epoch_)}, {"loss", window_loss / double(window_steps)},
+                   {"lr", lr}, {"samples_per_s", double(window_samples) / window_s}, {"time_s", seconds_since(start)}});
+        window_start = std::chrono::steady_clock::now();
+        window_loss = 0, window_steps = 0, window_samples = 0;
+      }
+      for (auto& cb : callbacks_) early |= !cb({step_, epoch_, r.last_loss, lr});
+      if (o_.eval_every > 0 && step_ % o_.eval_every == 0) run_eval();
+      const bool epoch_end = !more;
+      if (epoch_end) {
+        // The epoch counts as done before its checkpoint, so a resumed run starts the next one.
+        ++epoch_, batch_in_epoch_ = 0, ++r.epochs_completed;
+        if (sched_ && !sched_per_step_) sched_->step();
+        if (o_.eval_every == 0) run_eval();
+      }
+      if ((o_.checkpoint_every > 0 && step_ % o_.checkpoint_every == 0) || (epoch_end && o_.checkpoint_every == 0))
+        checkpoint();
+      if (early || done()) break;
+    }
+  }
+  run_eval();
+  checkpoint();
+  progress.finish();
+  r.early_stopped = early;
+  r.steps = step_;
+  return r;
+}
+
+}  // namespace anneal::train
