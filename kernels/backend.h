@@ -21,6 +21,7 @@ struct UnaryParams {
 };
 enum class BinaryOp : uint8_t {
   Add, Sub, Mul, Div, Pow, Maximum, Minimum, Atan2,
+  ReluGrad,  // a where b > 0, else 0 (ReLU's backward in one pass)
   Eq, Ne, Lt, Le, Gt, Ge, LogicalAnd, LogicalOr  // these write bool
 };
 inline bool is_comparison(BinaryOp op) { return op >= BinaryOp::Eq; }

@@ -103,11 +103,20 @@ Tensor sign(const Tensor& x) {
                   [](const Tensor& g, const Tensor&, const Tensor&, const UnaryParams&) { return zeros_like(g); }, kNone,
                   false);
 }
+// g where out > 0, else 0, in one pass; differentiable in g (the mask has no gradient).
+static Tensor relu_grad(const Tensor& g, const Tensor& out) {
+  Tensor r = binary_raw(BinaryOp::ReluGrad, g, out, "relu_backward");
+  if (autograd::any_requires_grad({g})) {
+    SavedTensor so(out, false);
+    record("ReluBackwardBackward0", {g}, {r}, [so](const TensorList& gg) -> TensorList {
+      return {relu_grad(gg[0], so.unpack())};
+    });
+  }
+  return r;
+}
 Tensor relu(const Tensor& x) {
   return unary_op("relu", "ReluBackward0", UnaryOp::Relu, x, {},
-                  [](const Tensor& g, const Tensor&, const Tensor& out, const UnaryParams&) {
-                    return where(out > 0, g, 0.0);
-                  },
+                  [](const Tensor& g, const Tensor&, const Tensor& out, const UnaryParams&) { return relu_grad(g, out); },
                   kOutput, false);
 }
 Tensor leaky_relu(const Tensor& x, double slope) {

@@ -1,5 +1,7 @@
 #include "ops/linalg.h"
 
+#include "core/autograd/grad_mode.h"
+
 #include "ops/elementwise.h"
 #include "ops/internal.h"
 #include "ops/shape.h"
@@ -139,8 +141,37 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   ANNEAL_CHECK(x.dim() >= 1 && x.size(-1) == weight.size(1), ValueError, "linear: input has ", x.dim() ? x.size(-1) : 0,
                " features (shape ", x.shape_str(), ") but weight expects ", weight.size(1), " (shape ",
                weight.shape_str(), ")");
-  Tensor out = matmul(x, weight.t());
-  return bias.defined() ? out + bias : out;
+  const bool plain = x.dtype() == weight.dtype() && (!bias.defined() || (bias.dtype() == x.dtype() && bias.dim() == 1 &&
+                                                                         bias.size(0) == weight.size(0) &&
+                                                                         bias.device() == x.device()));
+  if (!plain || x.dim() == 1 || x.device() != weight.device()) {
+    Tensor out = matmul(x, weight.t());  // promotion, broadcasting and their errors as matmul's
+    return bias.defined() ? out + bias : out;
+  }
+  if (x.dim() > 2) {
+    // [..., in] -> [rows, in] -> [rows, out] -> [..., out]
+    Shape lead(x.sizes().begin(), x.sizes().end() - 1);
+    lead.push_back(weight.size(0));
+    return linear(x.reshape({-1, x.size(-1)}), weight, bias).reshape(lead);
+  }
+  check_matmul_args("linear", x, weight);
+  // out[N, out] = x[N, in] @ W^T (+ b), one node whose backward writes dW as [out, in]
+  // directly (g^T @ x): no transposed gradient to copy into the parameter's layout.
+  Tensor out3 = bmm_raw(as3d(x), as3d(weight.t()), x.dtype());
+  Tensor out = make_view(out3, {x.size(0), weight.size(0)}, {weight.size(0), 1}, 0);
+  if (bias.defined()) {
+    NoGradGuard no_grad;
+    out.add_(bias);
+  }
+  if (autograd::any_requires_grad({x, weight, bias})) {
+    const bool rx = x.requires_grad(), rw = weight.requires_grad(), rb = bias.defined() && bias.requires_grad();
+    SavedTensor sx(rw ? x : Tensor(), false), sw(rx ? weight : Tensor(), false);
+    record("AddmmBackward0", {x, weight, bias}, {out}, [sx, sw, rx, rw, rb](const TensorList& g) -> TensorList {
+      return {rx ? mm(g[0], sw.unpack()) : Tensor(), rw ? mm(g[0].t(), sx.unpack()) : Tensor(),
+              rb ? g[0].sum({0}) : Tensor()};
+    });
+  }
+  return out;
 }
 
 Tensor outer(const Tensor& a, const Tensor& b) {

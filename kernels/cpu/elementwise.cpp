@@ -233,6 +233,7 @@ void CpuBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b, const Ten
       case BinaryOp::Atan2:
         if constexpr (is_float) return arith([](C x, C y) { return std::atan2(x, y); });
         else break;
+      case BinaryOp::ReluGrad: return arith([](C g, C y) { return y > C(0) ? g : C(0); });
       case BinaryOp::Eq: return cmp([](C x, C y) { return x == y; });
       case BinaryOp::Ne: return cmp([](C x, C y) { return x != y; });
       case BinaryOp::Lt: return cmp([](C x, C y) { return x < y; });
