@@ -14,7 +14,8 @@ enum class UnaryOp : uint8_t {
   Neg, Abs, Exp, Expm1, Log, Log1p, Sqrt, Rsqrt, Reciprocal, Square, Sin, Cos, Tanh, Sigmoid,
   Relu, LeakyRelu /*a=slope*/, Gelu, GeluTanh, Silu, Softplus /*a=beta,b=threshold*/, Sign,
   PowScalar /*a=exponent*/, Clamp /*a=lo,b=hi (NaN = none)*/, Floor, Ceil, Round, Erf, LogicalNot,
-  IsNan
+  IsNan,
+  GeluGrad  // d/dx of exact GELU: Φ(x) + x·φ(x)
 };
 struct UnaryParams {
   double a = 0, b = 0;
@@ -91,6 +92,18 @@ class Backend {
   virtual void max_pool2d(const Tensor& in, const Tensor& out, const Tensor& indices, const Conv2dGeometry& g) = 0;
   // grad_in [N, C, H, W] (zeroed here) receives grad_out at the recorded indices.
   virtual void max_pool2d_backward(const Tensor& grad_out, const Tensor& indices, const Tensor& grad_in) = 0;
+  // Softmax (or log-softmax) of each row of contiguous [rows, n] float tensors.
+  virtual void softmax_rows(const Tensor& in, const Tensor& out, bool log) = 0;
+  // Its gradient from the output y: y·(g − Σ g·y), or g − exp(y)·Σ g for log-softmax.
+  virtual void softmax_rows_backward(const Tensor& y, const Tensor& g, const Tensor& grad_in, bool log) = 0;
+  // Layer norm of each row of contiguous [rows, n]: y = (x − mean)·rstd·w + b (w, b [n]
+  // or undefined); mean and rstd [rows] are kept for the backward.
+  virtual void layer_norm_rows(const Tensor& x, const Tensor& w, const Tensor& b, double eps, const Tensor& y,
+                               const Tensor& mean, const Tensor& rstd) = 0;
+  // Gradients of layer_norm_rows (dx, dw, db may each be undefined to skip them); sums
+  // over rows are in a fixed order whatever the thread count.
+  virtual void layer_norm_rows_backward(const Tensor& g, const Tensor& x, const Tensor& mean, const Tensor& rstd,
+                                        const Tensor& w, const Tensor& dx, const Tensor& dw, const Tensor& db) = 0;
   // Copies between this device and the host (either direction), contiguous tensors.
   virtual void copy_across(const Tensor& dst, const Tensor& src) = 0;
 };

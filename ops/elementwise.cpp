@@ -137,6 +137,12 @@ Tensor gelu(const Tensor& x, bool approx) {
                     kInput);
   return unary_op("gelu", "GeluBackward0", UnaryOp::Gelu, x, {},
                   [](const Tensor& g, const Tensor& x, const Tensor&, const UnaryParams&) {
+                    if (!GradMode::is_enabled() && x.device().is_cpu()) {  // one pass for Φ(x) + x·φ(x)
+                      const DType d = float_compute_dtype(x.dtype());
+                      Tensor deriv = empty_on(x.sizes(), d, x.device());
+                      backend_of(x).unary(UnaryOp::GeluGrad, cast_raw(x, d), deriv, {});
+                      return g * deriv;
+                    }
                     Tensor cdf = (1 + erf(x * 0.70710678118654752440)) * 0.5;
                     Tensor pdf = exp(x * x * -0.5) * 0.39894228040143267794;
                     return g * (cdf + x * pdf);

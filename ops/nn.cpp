@@ -35,46 +35,54 @@ void check_same_shape(const char* op, const Tensor& a, const Tensor& b) {
 
 }  // namespace
 
-Tensor softmax(const Tensor& x, int64_t dim) {
-  check_defined("softmax", x);
-  int64_t d = wrap_dim(dim, x.dim(), "softmax");
+namespace {
+// The fused row kernel applies to float32/float64 CPU tensors normalised over their last dim.
+bool rows_kernel_applies(const Tensor& x, int64_t d) {
+  return x.device().is_cpu() && (x.dtype() == DType::Float32 || x.dtype() == DType::Float64) && d == x.dim() - 1 &&
+         x.numel() > 0;
+}
+
+Tensor softmax_family(const Tensor& x, int64_t dim, bool log) {
+  const char* name = log ? "log_softmax" : "softmax";
+  check_defined(name, x);
+  int64_t d = wrap_dim(dim, x.dim(), name);
   Tensor out;
-  {
+  if (rows_kernel_applies(x, d)) {
+    Tensor xc = contiguous_raw(x);
+    out = empty_on(x.sizes(), x.dtype(), x.device());
+    backend_of(x).softmax_rows(xc, out, log);
+  } else {
     NoGradGuard ng;
     Tensor xf = x.to(float_compute_dtype(x.dtype()));
-    Tensor e = exp(xf - amax(xf, {d}, true));
-    out = e / sum(e, {d}, true);
+    Tensor shifted = xf - amax(xf, {d}, true);
+    if (log) {
+      out = shifted - anneal::log(sum(exp(shifted), {d}, true));
+    } else {
+      Tensor e = exp(shifted);
+      out = e / sum(e, {d}, true);
+    }
   }
   if (autograd::any_requires_grad({x})) {
     auto so = std::make_shared<SavedTensor>();
-    record("SoftmaxBackward0", {x}, {out}, [so, d](const TensorList& g) -> TensorList {
+    record(log ? "LogSoftmaxBackward0" : "SoftmaxBackward0", {x}, {out}, [so, d, log](const TensorList& g) -> TensorList {
       Tensor y = so->unpack();
+      if (!GradMode::is_enabled() && rows_kernel_applies(y, d) && g[0].dtype() == y.dtype() &&
+          g[0].device() == y.device()) {
+        Tensor dx = empty_on(y.sizes(), y.dtype(), y.device());
+        backend_of(y).softmax_rows_backward(contiguous_raw(y), contiguous_raw(g[0]), dx, log);
+        return {dx};
+      }
+      if (log) return {g[0] - exp(y) * sum(g[0], {d}, true)};
       return {y * (g[0] - sum(g[0] * y, {d}, true))};
     });
     *so = SavedTensor(out, true);
   }
   return out;
 }
+}  // namespace
 
-Tensor log_softmax(const Tensor& x, int64_t dim) {
-  check_defined("log_softmax", x);
-  int64_t d = wrap_dim(dim, x.dim(), "log_softmax");
-  Tensor out;
-  {
-    NoGradGuard ng;
-    Tensor xf = x.to(float_compute_dtype(x.dtype()));
-    Tensor shifted = xf - amax(xf, {d}, true);
-    out = shifted - log(sum(exp(shifted), {d}, true));
-  }
-  if (autograd::any_requires_grad({x})) {
-    auto so = std::make_shared<SavedTensor>();
-    record("LogSoftmaxBackward0", {x}, {out}, [so, d](const TensorList& g) -> TensorList {
-      return {g[0] - exp(so->unpack()) * sum(g[0], {d}, true)};
-    });
-    *so = SavedTensor(out, true);
-  }
-  return out;
-}
+Tensor softmax(const Tensor& x, int64_t dim) { return softmax_family(x, dim, false); }
+Tensor log_softmax(const Tensor& x, int64_t dim) { return softmax_family(x, dim, true); }
 
 Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const Tensor& weight, int64_t ignore_index,
                 Reduction reduction) {
@@ -552,6 +560,55 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
   return y;
 }
 
+namespace {
+// A contiguous [numel / n, n] view of t's values (copied once if t is not contiguous); no autograd.
+Tensor as_rows(const Tensor& t, int64_t n) {
+  Tensor c = contiguous_raw(t);
+  return make_view(c, {c.numel() / n, n}, {n, 1}, c.storage_offset());
+}
+// Layer norm over the last k dims by the row kernel: rows = the leading dims, n = the
+// normalised ones (weight and bias flatten to [n]).
+Tensor layer_norm_fused(const Tensor& x, int64_t k, const Tensor& weight, const Tensor& bias, double eps) {
+  int64_t n = 1;
+  for (int64_t i = x.dim() - k; i < x.dim(); ++i) n *= x.size(i);
+  const int64_t rows = x.numel() / n;
+  Tensor y = empty_on(x.sizes(), x.dtype(), x.device());
+  Tensor mu = empty_on({rows}, x.dtype(), x.device()), rstd = empty_on({rows}, x.dtype(), x.device());
+  backend_of(x).layer_norm_rows(as_rows(x, n), weight.defined() ? as_rows(weight, n) : Tensor(),
+                                bias.defined() ? as_rows(bias, n) : Tensor(), eps, as_rows(y, n), mu, rstd);
+  if (autograd::any_requires_grad({x, weight, bias})) {
+    SavedTensor sx(x, false), sw(weight, false);
+    const bool has_w = weight.defined(), has_b = bias.defined();
+    record("NativeLayerNormBackward0", {x, weight, bias}, {y},
+           [sx, sw, mu, rstd, k, n, rows, eps, has_w, has_b](const TensorList& gr) -> TensorList {
+             Tensor xin = sx.unpack(), w = sw.unpack(), g = gr[0];
+             if (GradMode::is_enabled()) {  // create_graph: the formula with ops, statistics as functions of x
+               IntList dims, lead;
+               for (int64_t i = xin.dim() - k; i < xin.dim(); ++i) dims.push_back(i);
+               for (int64_t i = 0; i < xin.dim() - k; ++i) lead.push_back(i);
+               Tensor m = mean(xin, dims, true);
+               Tensor centered = xin - m;
+               Tensor is = rsqrt(mean(centered * centered, dims, true) + eps);
+               Tensor xhat = centered * is;
+               Tensor gw = has_w ? g * w : g;
+               Tensor dx = is * (gw - mean(gw, dims, true) - xhat * mean(gw * xhat, dims, true));
+               return {dx, has_w ? sum(g * xhat, lead) : Tensor(), has_b ? sum(g, lead) : Tensor()};
+             }
+             Tensor dx = empty_on(xin.sizes(), xin.dtype(), xin.device());
+             Tensor dw = has_w ? empty_on(w.sizes(), w.dtype(), w.device()) : Tensor();
+             Shape norm_shape;
+             for (int64_t i = xin.dim() - k; i < xin.dim(); ++i) norm_shape.push_back(xin.size(i));
+             Tensor db = has_b ? empty_on(norm_shape, xin.dtype(), xin.device()) : Tensor();
+             backend_of(xin).layer_norm_rows_backward(as_rows(g.to(xin.dtype()), n), as_rows(xin, n), mu, rstd,
+                                                      has_w ? as_rows(w, n) : Tensor(), as_rows(dx, n),
+                                                      has_w ? as_rows(dw, n) : Tensor(), has_b ? as_rows(db, n) : Tensor());
+             return {dx, dw, db};
+           });
+  }
+  return y;
+}
+}  // namespace
+
 Tensor layer_norm(const Tensor& x, const IntList& normalized_shape, const Tensor& weight, const Tensor& bias,
                   double eps) {
   check_defined("layer_norm", x);
@@ -570,6 +627,8 @@ Tensor layer_norm(const Tensor& x, const IntList& normalized_shape, const Tensor
     ANNEAL_CHECK(bias.sizes() == ns, ValueError, "layer_norm: bias must have shape ", shape_to_string(ns));
   IntList dims;
   for (int64_t i = x.dim() - k; i < x.dim(); ++i) dims.push_back(i);
+  auto same = [&](const Tensor& t) { return !t.defined() || (t.dtype() == x.dtype() && t.device() == x.device()); };
+  if (rows_kernel_applies(x, x.dim() - 1) && same(weight) && same(bias)) return layer_norm_fused(x, k, weight, bias, eps);
   Tensor mu = mean(x, dims, true);
   Tensor centered = x - mu;
   Tensor y = centered * rsqrt(mean(centered * centered, dims, true) + eps);

@@ -4,7 +4,9 @@
 #include <limits>
 
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/fast_math.h"
 #include "kernels/cpu/loops.h"
+#include "kernels/cpu/parallel.h"
 
 namespace anneal::cpu {
 namespace {
@@ -49,6 +51,12 @@ void map2(const Tensor& out, const Tensor& a, const Tensor& b, const F& f) {
   });
 }
 
+// float computations use the vectorisable exp/erf; double keeps the library's.
+__attribute__((always_inline)) inline float exp_of(float x) { return fast_expf(x); }
+inline double exp_of(double x) { return std::exp(x); }
+__attribute__((always_inline)) inline float gelu_erf(float x) { return fast_erff(x); }
+inline double gelu_erf(double x) { return std::erf(x); }
+
 template <typename C>
 inline C nan_of() {
   return std::numeric_limits<C>::quiet_NaN();
@@ -62,7 +70,7 @@ void unary_floating(UnaryOp op, const Tensor& in, const Tensor& out, UnaryParams
   switch (op) {
     case UnaryOp::Neg: return run([](C x) { return -x; });
     case UnaryOp::Abs: return run([](C x) { return std::abs(x); });
-    case UnaryOp::Exp: return run([](C x) { return std::exp(x); });
+    case UnaryOp::Exp: return run([](C x) { return exp_of(x); });
     case UnaryOp::Expm1: return run([](C x) { return std::expm1(x); });
     case UnaryOp::Log: return run([](C x) { return std::log(x); });
     case UnaryOp::Log1p: return run([](C x) { return std::log1p(x); });
@@ -73,10 +81,15 @@ void unary_floating(UnaryOp op, const Tensor& in, const Tensor& out, UnaryParams
     case UnaryOp::Sin: return run([](C x) { return std::sin(x); });
     case UnaryOp::Cos: return run([](C x) { return std::cos(x); });
     case UnaryOp::Tanh: return run([](C x) { return std::tanh(x); });
-    case UnaryOp::Sigmoid: return run([](C x) { return C(1) / (C(1) + std::exp(-x)); });
+    case UnaryOp::Sigmoid: return run([](C x) { return C(1) / (C(1) + exp_of(-x)); });
     case UnaryOp::Relu: return run([](C x) { return x > C(0) ? x : (x != x ? x : C(0)); });
     case UnaryOp::LeakyRelu: return run([a](C x) { return x > C(0) ? x : x * a; });
-    case UnaryOp::Gelu: return run([](C x) { return C(0.5) * x * (C(1) + std::erf(x * C(0.70710678118654752440))); });
+    case UnaryOp::Gelu: return run([](C x) { return C(0.5) * x * (C(1) + gelu_erf(x * C(0.70710678118654752440))); });
+    case UnaryOp::GeluGrad:
+      return run([](C x) {
+        return C(0.5) * (C(1) + gelu_erf(x * C(0.70710678118654752440))) +
+               x * exp_of(C(-0.5) * x * x) * C(0.39894228040143267794);
+      });
     case UnaryOp::GeluTanh:
       return run([](C x) {
         const C k = C(0.79788456080286535588);  // sqrt(2/pi)
@@ -174,7 +187,44 @@ void CpuBackend::copy(const Tensor& dst, const Tensor& src) {
   });
 }
 
+namespace {
+// Contiguous float32 exp / sigmoid / GELU / GELU' as plain loops the compiler vectorises
+// (this file builds with -fno-trapping-math so the selects in fast_math.h if-convert),
+// cloned for AVX-512 and AVX2 and picked at load time.
+#define ANNEAL_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+ANNEAL_SIMD_CLONES void exp_loop(const float* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = fast_expf(x[i]);
+}
+ANNEAL_SIMD_CLONES void sigmoid_loop(const float* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = 1.0f / (1.0f + fast_expf(-x[i]));
+}
+ANNEAL_SIMD_CLONES void gelu_loop(const float* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = 0.5f * x[i] * (1.0f + fast_erff(x[i] * 0.70710678118654752f));
+}
+ANNEAL_SIMD_CLONES void gelu_grad_loop(const float* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    y[i] = 0.5f * (1.0f + fast_erff(x[i] * 0.70710678118654752f)) +
+           x[i] * fast_expf(-0.5f * x[i] * x[i]) * 0.39894228040143267794f;
+}
+#undef ANNEAL_SIMD_CLONES
+
+bool unary_float_simd(UnaryOp op, const Tensor& in, const Tensor& out) {
+  if (in.dtype() != DType::Float32 || !in.is_contiguous() || !out.is_contiguous()) return false;
+  void (*loop)(const float*, float*, int64_t) = op == UnaryOp::Exp       ? exp_loop
+                                                : op == UnaryOp::Sigmoid  ? sigmoid_loop
+                                                : op == UnaryOp::Gelu     ? gelu_loop
+                                                : op == UnaryOp::GeluGrad ? gelu_grad_loop
+                                                                          : nullptr;
+  if (!loop) return false;
+  const float* x = in.data_ptr<float>();
+  float* y = out.data_ptr<float>();
+  parallel_for(in.numel(), kElementwiseGrain, [&](int64_t b, int64_t e) { loop(x + b, y + b, e - b); });
+  return true;
+}
+}  // namespace
+
 void CpuBackend::unary(UnaryOp op, const Tensor& in, const Tensor& out, UnaryParams p) {
+  if (unary_float_simd(op, in, out)) return;
   if (op == UnaryOp::IsNan || op == UnaryOp::LogicalNot) {
     ANNEAL_DISPATCH_ALL(in.dtype(), "unary", [&] {
       using C = compute_t<scalar_t>;

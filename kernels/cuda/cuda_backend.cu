@@ -170,6 +170,18 @@ class CudaBackend final : public Backend {
     not_implemented("max_pool2d");
   }
   void max_pool2d_backward(const Tensor&, const Tensor&, const Tensor&) override { not_implemented("max_pool2d_backward"); }
+  void softmax_rows(const Tensor&, const Tensor&, bool) override { not_implemented("softmax_rows"); }
+  void softmax_rows_backward(const Tensor&, const Tensor&, const Tensor&, bool) override {
+    not_implemented("softmax_rows_backward");
+  }
+  void layer_norm_rows(const Tensor&, const Tensor&, const Tensor&, double, const Tensor&, const Tensor&,
+                       const Tensor&) override {
+    not_implemented("layer_norm_rows");
+  }
+  void layer_norm_rows_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                                const Tensor&, const Tensor&, const Tensor&) override {
+    not_implemented("layer_norm_rows_backward");
+  }
 
  private:
   [[noreturn]] static void not_implemented(const char* what) {
