@@ -92,8 +92,10 @@ class Backend {
   virtual void max_pool2d(const Tensor& in, const Tensor& out, const Tensor& indices, const Conv2dGeometry& g) = 0;
   // grad_in [N, C, H, W] (zeroed here) receives grad_out at the recorded indices.
   virtual void max_pool2d_backward(const Tensor& grad_out, const Tensor& indices, const Tensor& grad_in) = 0;
-  // Softmax (or log-softmax) of each row of contiguous [rows, n] float tensors.
-  virtual void softmax_rows(const Tensor& in, const Tensor& out, bool log) = 0;
+  // Softmax (or log-softmax) of each row of contiguous [rows, n] float tensors. With
+  // causal_len = L > 0 the rows are query positions l = row % L of [.., L, n] attention
+  // scores and only the first l + 1 columns count (the rest get probability 0).
+  virtual void softmax_rows(const Tensor& in, const Tensor& out, bool log, int64_t causal_len = 0) = 0;
   // Its gradient from the output y: y·(g − Σ g·y), or g − exp(y)·Σ g for log-softmax.
   virtual void softmax_rows_backward(const Tensor& y, const Tensor& g, const Tensor& grad_in, bool log) = 0;
   // Layer norm of each row of contiguous [rows, n]: y = (x − mean)·rstd·w + b (w, b [n]

@@ -42,7 +42,9 @@ bool rows_kernel_applies(const Tensor& x, int64_t d) {
          x.numel() > 0;
 }
 
-Tensor softmax_family(const Tensor& x, int64_t dim, bool log) {
+// causal_len > 0: softmax over the last dim of [.., L, S] scores with query l seeing keys
+// 0..l (the rest get probability 0); only on the row kernel's path.
+Tensor softmax_family(const Tensor& x, int64_t dim, bool log, int64_t causal_len = 0) {
   const char* name = log ? "log_softmax" : "softmax";
   check_defined(name, x);
   int64_t d = wrap_dim(dim, x.dim(), name);
@@ -50,8 +52,9 @@ Tensor softmax_family(const Tensor& x, int64_t dim, bool log) {
   if (rows_kernel_applies(x, d)) {
     Tensor xc = contiguous_raw(x);
     out = empty_on(x.sizes(), x.dtype(), x.device());
-    backend_of(x).softmax_rows(xc, out, log);
+    backend_of(x).softmax_rows(xc, out, log, causal_len);
   } else {
+    ANNEAL_CHECK(causal_len == 0, NotImplementedError, "causal softmax: only on the row kernel's path");
     NoGradGuard ng;
     Tensor xf = x.to(float_compute_dtype(x.dtype()));
     Tensor shifted = xf - amax(xf, {d}, true);
@@ -669,14 +672,18 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
                "scaled_dot_product_attention: pass either attn_mask or is_causal, not both");
   const int64_t L = q.size(-2), S = k.size(-2);
   const double sc = scale.value_or(1.0 / std::sqrt(double(q.size(-1))));
-  Tensor scores = matmul(q, k.mT()) * sc;
-  if (is_causal) {
+  // Scaling the queries costs L·E multiplications instead of L·S on the scores.
+  Tensor scores = matmul(q * sc, k.mT());
+  Tensor weights;
+  if (is_causal && L > 0 && rows_kernel_applies(scores, scores.dim() - 1)) {
+    weights = softmax_family(scores, -1, false, L);  // the mask applied inside the row kernel
+  } else if (is_causal) {
     Tensor keep = tril(ones({L, S}, {DType::Bool, q.device()}));
     scores = where(keep, scores, -INFINITY);
   } else if (attn_mask.defined()) {
     scores = attn_mask.dtype() == DType::Bool ? where(attn_mask, scores, -INFINITY) : scores + attn_mask;
   }
-  Tensor weights = softmax(scores, -1);
+  if (!weights.defined()) weights = softmax(scores, -1);
   if (dropout_p > 0) weights = dropout(weights, dropout_p, true, gen);
   return matmul(weights, v);
 }

@@ -36,7 +36,7 @@ class CpuBackend final : public Backend {
                       const Tensor& out) override;
   void max_pool2d(const Tensor& in, const Tensor& out, const Tensor& indices, const Conv2dGeometry& g) override;
   void max_pool2d_backward(const Tensor& grad_out, const Tensor& indices, const Tensor& grad_in) override;
-  void softmax_rows(const Tensor& in, const Tensor& out, bool log) override;
+  void softmax_rows(const Tensor& in, const Tensor& out, bool log, int64_t causal_len) override;
   void softmax_rows_backward(const Tensor& y, const Tensor& g, const Tensor& grad_in, bool log) override;
   void layer_norm_rows(const Tensor& x, const Tensor& w, const Tensor& b, double eps, const Tensor& y,
                        const Tensor& mean, const Tensor& rstd) override;

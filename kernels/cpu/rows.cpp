@@ -22,8 +22,51 @@ void check_rows(const char* what, std::initializer_list<const Tensor*> ts) {
     ANNEAL_CHECK(!t->defined() || t->is_contiguous(), ValueError, "cpu ", what, ": expects contiguous tensors");
 }
 
+// Row pieces as loops the compiler vectorises (cloned per instruction set for float).
+#define ANNEAL_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+ANNEAL_SIMD_CLONES float row_max(const float* x, int64_t n) {
+  float m = -INFINITY;
+#pragma omp simd reduction(max : m)
+  for (int64_t i = 0; i < n; ++i) m = x[i] > m ? x[i] : m;
+  return m;
+}
+// y = exp(x - shift), returns the sum of y.
+ANNEAL_SIMD_CLONES float row_exp_sum(const float* x, float* y, int64_t n, float shift) {
+  float s = 0;
+#pragma omp simd reduction(+ : s)
+  for (int64_t i = 0; i < n; ++i) {
+    y[i] = fast_expf(x[i] - shift);
+    s += y[i];
+  }
+  return s;
+}
+ANNEAL_SIMD_CLONES float row_exp_sum_only(const float* x, int64_t n, float shift) {
+  float s = 0;
+#pragma omp simd reduction(+ : s)
+  for (int64_t i = 0; i < n; ++i) s += fast_expf(x[i] - shift);
+  return s;
+}
+#undef ANNEAL_SIMD_CLONES
+double row_max(const double* x, int64_t n) {
+  double m = -INFINITY;
+  for (int64_t i = 0; i < n; ++i) m = x[i] > m ? x[i] : m;
+  return m;
+}
+double row_exp_sum(const double* x, double* y, int64_t n, double shift) {
+  double s = 0;
+  for (int64_t i = 0; i < n; ++i) s += (y[i] = std::exp(x[i] - shift));
+  return s;
+}
+double row_exp_sum_only(const double* x, int64_t n, double shift) {
+  double s = 0;
+  for (int64_t i = 0; i < n; ++i) s += std::exp(x[i] - shift);
+  return s;
+}
+
+// causal_len L > 0: row r is query position l = r % L of a [.., L, n] score block, and only
+// its first l + 1 columns take part (PyTorch's is_causal); the rest get probability 0.
 template <typename T>
-void softmax_rows_t(const Tensor& in, const Tensor& out, bool log) {
+void softmax_rows_t(const Tensor& in, const Tensor& out, bool log, int64_t causal_len) {
   const int64_t n = in.size(-1), rows = n ? in.numel() / n : 0;
   const T* x = in.data_ptr<T>();
   T* y = out.data_ptr<T>();
@@ -31,22 +74,22 @@ void softmax_rows_t(const Tensor& in, const Tensor& out, bool log) {
     for (int64_t r = b; r < e; ++r) {
       const T* xr = x + r * n;
       T* yr = y + r * n;
-      T mx = -INFINITY;
-      for (int64_t i = 0; i < n; ++i) mx = xr[i] > mx ? xr[i] : mx;
-      if (std::isnan(double(mx)) || mx == -INFINITY) {
+      const int64_t m = causal_len > 0 ? std::min(n, r % causal_len + 1) : n;
+      for (int64_t i = m; i < n; ++i) yr[i] = log ? T(-INFINITY) : T(0);
+      const T mx = m > 0 ? row_max(xr, m) : T(-INFINITY);
+      bool has_nan = false;
+      for (int64_t i = 0; i < m; ++i) has_nan |= xr[i] != xr[i];
+      if (has_nan || mx == T(-INFINITY)) {
         // NaN rows stay NaN; an all -inf row gives NaN, as PyTorch.
-        for (int64_t i = 0; i < n; ++i) yr[i] = T(NAN);
+        for (int64_t i = 0; i < m; ++i) yr[i] = T(NAN);
         continue;
       }
-      T sum = 0;
       if (log) {
-        for (int64_t i = 0; i < n; ++i) sum += exp_of(T(xr[i] - mx));
-        const T shift = mx + T(std::log(double(sum)));
-        for (int64_t i = 0; i < n; ++i) yr[i] = xr[i] - shift;
+        const T shift = mx + T(std::log(double(row_exp_sum_only(xr, m, mx))));
+        for (int64_t i = 0; i < m; ++i) yr[i] = xr[i] - shift;
       } else {
-        for (int64_t i = 0; i < n; ++i) sum += (yr[i] = exp_of(T(xr[i] - mx)));
-        const T inv = T(1) / sum;
-        for (int64_t i = 0; i < n; ++i) yr[i] *= inv;
+        const T inv = T(1) / row_exp_sum(xr, yr, m, mx);
+        for (int64_t i = 0; i < m; ++i) yr[i] *= inv;
       }
     }
   });
@@ -168,9 +211,9 @@ void dispatch_float(DType dt, const char* what, const F& f) {
 
 }  // namespace
 
-void CpuBackend::softmax_rows(const Tensor& in, const Tensor& out, bool log) {
+void CpuBackend::softmax_rows(const Tensor& in, const Tensor& out, bool log, int64_t causal_len) {
   check_rows("softmax_rows", {&in, &out});
-  dispatch_float(in.dtype(), "softmax_rows", [&](auto t) { softmax_rows_t<decltype(t)>(in, out, log); });
+  dispatch_float(in.dtype(), "softmax_rows", [&](auto t) { softmax_rows_t<decltype(t)>(in, out, log, causal_len); });
 }
 void CpuBackend::softmax_rows_backward(const Tensor& y, const Tensor& g, const Tensor& grad_in, bool log) {
   check_rows("softmax_rows_backward", {&y, &g, &grad_in});

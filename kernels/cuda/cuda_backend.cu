@@ -170,7 +170,7 @@ class CudaBackend final : public Backend {
     not_implemented("max_pool2d");
   }
   void max_pool2d_backward(const Tensor&, const Tensor&, const Tensor&) override { not_implemented("max_pool2d_backward"); }
-  void softmax_rows(const Tensor&, const Tensor&, bool) override { not_implemented("softmax_rows"); }
+  void softmax_rows(const Tensor&, const Tensor&, bool, int64_t) override { not_implemented("softmax_rows"); }
   void softmax_rows_backward(const Tensor&, const Tensor&, const Tensor&, bool) override {
     not_implemented("softmax_rows_backward");
   }

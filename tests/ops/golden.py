@@ -331,6 +331,8 @@ case("layer_norm", inp([2, 3, 4]), inp([3, 4]), inp([3, 4]), k=2)
 case("group_norm", inp([2, 4, 3]), inp([4]), inp([4]), groups=2)
 case("sdpa", inp([2, 3, 4]), inp([2, 5, 4]), inp([2, 5, 3]))
 case("sdpa", inp([2, 4, 4]), inp([2, 4, 4]), inp([2, 4, 3]), causal=1, name="sdpa_causal")
+case("sdpa", inp([2, 3, 4]), inp([2, 5, 4]), inp([2, 5, 3]), causal=1, name="sdpa_causal_rect")
+case("sdpa", inp([2, 2, 6, 8], dtype="float32"), inp([2, 2, 6, 8], dtype="float32"), inp([2, 2, 6, 8], dtype="float32"), causal=1, name="sdpa_causal_f32")
 case("sdpa_mask", inp([2, 3, 4]), inp([2, 5, 4]), inp([2, 5, 3]), inp([3, 5], dtype="bool", domain="mask"))
 
 
