@@ -1,4 +1,5 @@
 // im2col / col2im: convolution becomes one matrix product per image.
+#include <algorithm>
 #include "core/tensor_impl.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/parallel.h"
@@ -30,10 +31,11 @@ void CpuBackend::im2col(const Tensor& in, const Tensor& cols, const Conv2dGeomet
               const scalar_t* in_row = img + ih * W;
               const int64_t off = kj * g.dw - g.pw;
               if (g.sw == 1) {
-                for (int64_t ow = 0; ow < OW; ++ow) {
-                  const int64_t iw = ow + off;
-                  out_row[ow] = (iw >= 0 && iw < W) ? in_row[iw] : pad;
-                }
+                // padding on the edges, a straight copy in between
+                const int64_t lo = std::clamp<int64_t>(-off, 0, OW), hi = std::clamp<int64_t>(W - off, lo, OW);
+                for (int64_t ow = 0; ow < lo; ++ow) out_row[ow] = pad;
+                std::copy(in_row + lo + off, in_row + hi + off, out_row + lo);
+                for (int64_t ow = hi; ow < OW; ++ow) out_row[ow] = pad;
               } else {
                 for (int64_t ow = 0; ow < OW; ++ow) {
                   const int64_t iw = ow * g.sw + off;
@@ -66,8 +68,15 @@ void CpuBackend::col2im(const Tensor& cols, const Tensor& out, const Conv2dGeome
               const int64_t ih = oh * g.sh - g.ph + ki * g.dh;
               if (ih < 0 || ih >= H) continue;
               scalar_t* img_row = img + ih * W;
+              const int64_t off = kj * g.dw - g.pw;
+              if (g.sw == 1) {  // only the outputs whose input column is inside the image
+                const int64_t lo = std::clamp<int64_t>(-off, 0, OW), hi = std::clamp<int64_t>(W - off, lo, OW);
+                const scalar_t* r = row + oh * OW;
+                for (int64_t ow = lo; ow < hi; ++ow) img_row[ow + off] = scalar_t(A(img_row[ow + off]) + A(r[ow]));
+                continue;
+              }
               for (int64_t ow = 0; ow < OW; ++ow) {
-                const int64_t iw = ow * g.sw - g.pw + kj * g.dw;
+                const int64_t iw = ow * g.sw + off;
                 if (iw >= 0 && iw < W) img_row[iw] = scalar_t(A(img_row[iw]) + A(row[oh * OW + ow]));
               }
             }

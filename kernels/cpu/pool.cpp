@@ -1,5 +1,6 @@
 // Max pooling, forward with argmax indices and backward by those indices.
 #include <limits>
+#include <type_traits>
 
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/parallel.h"
@@ -44,6 +45,39 @@ void max_pool_plane_fixed(const T* plane, int64_t W, int64_t OH, int64_t OW, int
   }
 }
 
+// 2x2 windows, stride 2, float32, no NaN in the plane: selects only, so the loop over a
+// row of outputs vectorises (this file builds with -fno-trapping-math); the first of
+// equal maxima wins, as in the general path.
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void max_pool_row_2x2(const float* r0, const float* r1, int64_t OW, int64_t row_base, int64_t W, float* out,
+                      int64_t* idx) {
+  for (int64_t ow = 0; ow < OW; ++ow) {
+    const float a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
+    float m = a;
+    int64_t i = 0;
+    i = b > m ? 1 : i;
+    m = b > m ? b : m;
+    i = c > m ? W : i;
+    m = c > m ? c : m;
+    i = d > m ? W + 1 : i;
+    m = d > m ? d : m;
+    out[ow] = m;
+    idx[ow] = row_base + 2 * ow + i;
+  }
+}
+
+// The whole plane through max_pool_row_2x2 when it is float32 without NaN; false otherwise.
+template <typename T>
+bool max_pool_plane_2x2(const T* plane, int64_t H, int64_t W, int64_t OH, int64_t OW, T* out, int64_t* idx) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (has_nan(plane, H * W)) return false;
+    for (int64_t oh = 0; oh < OH; ++oh)
+      max_pool_row_2x2(plane + 2 * oh * W, plane + (2 * oh + 1) * W, OW, 2 * oh * W, W, out + oh * OW, idx + oh * OW);
+    return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 void CpuBackend::max_pool2d(const Tensor& in, const Tensor& out, const Tensor& indices, const Conv2dGeometry& g) {
@@ -60,6 +94,7 @@ void CpuBackend::max_pool2d(const Tensor& in, const Tensor& out, const Tensor& i
         scalar_t* op = o + p * OH * OW;
         int64_t* ip = idx + p * OH * OW;
         const bool simple = g.ph == 0 && g.pw == 0 && g.dh == 1 && g.dw == 1 && g.kh == g.kw && g.sh == g.sw;
+        if (simple && g.kh == 2 && g.sh == 2 && max_pool_plane_2x2(plane, H, W, OH, OW, op, ip)) continue;
         if (simple && (g.kh == 2 || g.kh == 3) && !has_nan(plane, H * W)) {
           if (g.kh == 2) max_pool_plane_fixed<2>(plane, W, OH, OW, g.sh, op, ip);
           else max_pool_plane_fixed<3>(plane, W, OH, OW, g.sh, op, ip);

@@ -320,6 +320,8 @@ case("conv2d_nobias", inp([1, 2, 7, 7]), inp([3, 2, 3, 3]), dilation=2, padding=
 case("max_pool2d", inp([2, 2, 6, 6], domain="distinct"), k=2)
 case("max_pool2d", inp([1, 2, 5, 5], domain="distinct"), k=3, stride=2, padding=1, name="max_pool2d_pad")
 case("max_pool2d_indices", inp([1, 2, 5, 5], domain="distinct"), k=3, stride=2, padding=1)
+case("max_pool2d", inp([2, 3, 7, 7], dtype="float32", domain="distinct"), k=2, name="max_pool2d_f32")
+case("max_pool2d_indices", inp([2, 3, 6, 7], dtype="float32", domain="distinct"), k=2, name="max_pool2d_indices_f32")
 case("avg_pool2d", inp([2, 2, 6, 6]), k=2)
 case("avg_pool2d", inp([1, 2, 5, 5]), k=3, stride=2, padding=1, include_pad=0, name="avg_pool2d_exclude_pad")
 case("adaptive_avg_pool2d", inp([1, 2, 7, 5]), oh=3, ow=2)
