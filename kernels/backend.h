@@ -106,6 +106,18 @@ class Backend {
   // over rows are in a fixed order whatever the thread count.
   virtual void layer_norm_rows_backward(const Tensor& g, const Tensor& x, const Tensor& mean, const Tensor& rstd,
                                         const Tensor& w, const Tensor& dx, const Tensor& dw, const Tensor& db) = 0;
+  // Fused optimizer updates over one contiguous parameter (all operands contiguous, the
+  // parameter's dtype), in the same per-element order of operations as PyTorch's
+  // single-tensor loops. SGD: d = g (+ wd·p); buf = momentum·buf + (1 − dampening)·d
+  // (buf = d when first_step); p −= lr·(nesterov ? d + momentum·buf : buf), or p −= lr·d
+  // without momentum (buf undefined).
+  virtual void sgd_step(const Tensor& p, const Tensor& g, const Tensor& buf, double lr, double momentum,
+                        double dampening, double weight_decay, bool nesterov, bool first_step) = 0;
+  // Adam/AdamW: m = b1·m + (1 − b1)·g; v = b2·v + (1 − b2)·g²; (max_v = max(max_v, v));
+  // p −= step_size · m / (sqrt(v or max_v) / bc2_sqrt + eps). Weight decay is applied by
+  // the caller.
+  virtual void adam_step(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v, const Tensor& max_v,
+                         double b1, double b2, double eps, double step_size, double bc2_sqrt) = 0;
   // Copies between this device and the host (either direction), contiguous tensors.
   virtual void copy_across(const Tensor& dst, const Tensor& src) = 0;
 };

@@ -7,6 +7,7 @@
 #include "core/autograd/grad_mode.h"
 #include "core/error.h"
 #include "ops/ops.h"
+#include "ops/optim_steps.h"
 
 namespace anneal::optim {
 
@@ -115,6 +116,21 @@ void SGD::step() {
     const bool nesterov = g.get("nesterov") != 0, maximize = g.get("maximize") != 0;
     for (auto& p : g.params) {
       if (!p.grad().defined()) continue;
+      if (!maximize && fused_step_applies(p, {&p.grad()})) {
+        Tensor buf;
+        bool first = false;
+        if (momentum != 0) {
+          auto& st = state_[p.impl()];
+          auto it = st.find("momentum_buffer");
+          first = it == st.end();
+          buf = first ? (st["momentum_buffer"] = empty_like(p)) : it->second;
+        }
+        if (!buf.defined() || fused_step_applies(p, {&buf})) {
+          sgd_step_(p, p.grad(), buf, lr, momentum, dampening, wd, nesterov, first);
+          continue;
+        }
+        if (first) state_[p.impl()].erase("momentum_buffer");
+      }
       Tensor d = maximize ? -p.grad() : p.grad();
       if (wd != 0) d = d + p * wd;
       if (momentum != 0) {
@@ -182,9 +198,14 @@ void Adam::step() {
       }
       Tensor& m = st["exp_avg"];
       Tensor& v = st["exp_avg_sq"];
+      const double bc1 = 1 - std::pow(b1, t), bc2 = 1 - std::pow(b2, t);
+      Tensor max_v = amsgrad ? st["max_exp_avg_sq"] : Tensor();
+      if (fused_step_applies(p, {&grad, &m, &v}) && (!amsgrad || fused_step_applies(p, {&max_v}))) {
+        adam_step_(p, grad, m, v, max_v, b1, b2, eps, lr / bc1, std::sqrt(bc2));
+        continue;
+      }
       m.mul_(b1).add_(grad, 1 - b1);
       v.mul_(b2).add_(grad * grad, 1 - b2);
-      const double bc1 = 1 - std::pow(b1, t), bc2 = 1 - std::pow(b2, t);
       Tensor denom_src = v;
       if (amsgrad) {
         Tensor& mx = st["max_exp_avg_sq"];

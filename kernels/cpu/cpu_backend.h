@@ -36,6 +36,10 @@ class CpuBackend final : public Backend {
                       const Tensor& out) override;
   void max_pool2d(const Tensor& in, const Tensor& out, const Tensor& indices, const Conv2dGeometry& g) override;
   void max_pool2d_backward(const Tensor& grad_out, const Tensor& indices, const Tensor& grad_in) override;
+  void sgd_step(const Tensor& p, const Tensor& g, const Tensor& buf, double lr, double momentum, double dampening,
+                double weight_decay, bool nesterov, bool first_step) override;
+  void adam_step(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v, const Tensor& max_v, double b1,
+                 double b2, double eps, double step_size, double bc2_sqrt) override;
   void softmax_rows(const Tensor& in, const Tensor& out, bool log, int64_t causal_len) override;
   void softmax_rows_backward(const Tensor& y, const Tensor& g, const Tensor& grad_in, bool log) override;
   void layer_norm_rows(const Tensor& x, const Tensor& w, const Tensor& b, double eps, const Tensor& y,

@@ -170,6 +170,13 @@ class CudaBackend final : public Backend {
     not_implemented("max_pool2d");
   }
   void max_pool2d_backward(const Tensor&, const Tensor&, const Tensor&) override { not_implemented("max_pool2d_backward"); }
+  void sgd_step(const Tensor&, const Tensor&, const Tensor&, double, double, double, double, bool, bool) override {
+    not_implemented("sgd_step");
+  }
+  void adam_step(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, double, double, double,
+                 double, double) override {
+    not_implemented("adam_step");
+  }
   void softmax_rows(const Tensor&, const Tensor&, bool, int64_t) override { not_implemented("softmax_rows"); }
   void softmax_rows_backward(const Tensor&, const Tensor&, const Tensor&, bool) override {
     not_implemented("softmax_rows_backward");
