@@ -3,6 +3,8 @@
 # JSON line per workload and round, anneal beside PyTorch 1.13 configured at its best here
 # (OpenMP OpenBLAS via LD_LIBRARY_PATH, jemalloc preloaded, 2 threads). Each workload runs
 # in its own process so peak_rss_mb is its own. A table of medians follows on stderr.
+# OpenBLAS detects these virtual CPUs as "Prescott" (SSE3) and runs its slowest kernels;
+# for PyTorch at its best the core type is set to SkylakeX where the CPU has AVX-512.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
@@ -11,6 +13,7 @@ scripts/build.sh build-bench -DCMAKE_BUILD_TYPE=Release -DANNEAL_CUDA=OFF -DANNE
   -DANNEAL_BUILD_EXAMPLES=OFF >/dev/null
 export ANNEAL_NUM_THREADS=2 OMP_NUM_THREADS=2
 torch_env=(env -u OPENBLAS_CORETYPE)
+grep -q avx512f /proc/cpuinfo && torch_env+=(OPENBLAS_CORETYPE=SkylakeX)
 openblas_omp=/usr/lib/x86_64-linux-gnu/openblas-openmp
 jemalloc=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
 [ -d "$openblas_omp" ] && torch_env+=(LD_LIBRARY_PATH="$openblas_omp")

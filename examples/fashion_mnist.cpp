@@ -3,7 +3,7 @@
 //
 //   fashion_mnist [--model cnn|cnn-plain|mlp] [--optimizer adam|sgd] [--schedule cosine|constant]
 //                 [--epochs N] [--batch B] [--lr LR] [--data DIR] [--limit N] [--seed S]
-//                 [--run-dir DIR]
+//                 [--run-dir DIR] [--normalize 1|0]
 //
 // cnn (the default): conv-BN-ReLU-pool x2, fc 128, dropout, fc 10; Adam 1e-3, cosine.
 // cnn-plain: the same without batch norm and dropout; mlp: 784-512-256-10.
@@ -23,7 +23,7 @@ namespace {
 struct Args {
   std::string model = "cnn", optimizer = "adam", schedule = "cosine", data = "/usr/share/datasets/fashion-mnist";
   std::string run_dir;
-  int64_t epochs = 5, batch = 128, limit = 0;
+  int64_t epochs = 5, batch = 128, limit = 0, normalize = 1;
   double lr = -1;  // the optimizer's usual rate: Adam 1e-3, SGD 0.1
   uint64_t seed = 0;
 };
@@ -32,7 +32,7 @@ struct Args {
   std::fprintf(stderr,
                "fashion_mnist: %s\nusage: fashion_mnist [--model cnn|cnn-plain|mlp] [--optimizer adam|sgd] "
                "[--schedule cosine|constant] [--epochs N] [--batch B] [--lr LR] [--data DIR] [--limit N] "
-               "[--seed S] [--run-dir DIR]\n",
+               "[--seed S] [--run-dir DIR] [--normalize 1|0]\n",
                why.c_str());
   std::exit(2);
 }
@@ -50,6 +50,7 @@ Args parse(int argc, char** argv) {
       {"--limit", [&](auto& v) { a.limit = std::stoll(v); }},
       {"--lr", [&](auto& v) { a.lr = std::stod(v); }},
       {"--seed", [&](auto& v) { a.seed = std::stoull(v); }},
+      {"--normalize", [&](auto& v) { a.normalize = std::stoll(v); }},
   };
   for (int i = 1; i < argc; ++i) {
     auto it = flags.find(argv[i]);
@@ -69,10 +70,12 @@ Args parse(int argc, char** argv) {
   return a;
 }
 
-// uint8 images [N, 28, 28] -> normalised float [N, 1, 28, 28]
-Tensor prepare(const Tensor& images) {
+// uint8 images [N, 28, 28] -> float [N, 1, 28, 28] in [0, 1], standardised unless
+// --normalize 0 (then as torchvision's ToTensor alone)
+Tensor prepare(const Tensor& images, bool normalize) {
   const double mean = 0.2860, std = 0.3530;  // Fashion-MNIST's pixel statistics
-  return ((images.to(DType::Float32) / 255.0 - mean) / std).unsqueeze(1).contiguous();
+  Tensor x = images.to(DType::Float32) / 255.0;
+  return (normalize ? (x - mean) / std : x).unsqueeze(1).contiguous();
 }
 
 std::shared_ptr<nn::Module> build_model(const std::string& kind) {
@@ -110,8 +113,8 @@ int main(int argc, char** argv) {
       train_x = train_x.narrow(0, 0, std::min(args.limit, train_x.size(0)));
       train_y = train_y.narrow(0, 0, train_x.size(0));
     }
-    auto train_set = std::make_shared<data::TensorDataset>(prepare(train_x), train_y);
-    auto test_set = std::make_shared<data::TensorDataset>(prepare(test_x), test_y);
+    auto train_set = std::make_shared<data::TensorDataset>(prepare(train_x, args.normalize != 0), train_y);
+    auto test_set = std::make_shared<data::TensorDataset>(prepare(test_x, args.normalize != 0), test_y);
     data::DataLoader train(train_set, {.batch_size = args.batch, .shuffle = true, .seed = args.seed});
     data::DataLoader test(test_set, {.batch_size = 1000});
 

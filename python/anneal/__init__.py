@@ -1,0 +1,66 @@
+"""anneal: a deep-learning training framework; this package is its C++ core for Python."""
+import contextlib
+import functools
+import sys
+
+from anneal._C import *  # noqa: F401,F403  (Tensor, dtypes, factories, math)
+from anneal._C import Tensor, autograd, functional, optim  # noqa: F401
+from anneal._C import _set_grad_enabled, is_grad_enabled
+from anneal import nn  # noqa: F401
+
+__version__ = "0.1.0"
+
+
+def _as_method(fn):
+    @functools.wraps(fn)
+    def method(self, *args, **kwargs):
+        return fn(self, *args, **kwargs)
+    return method
+
+
+# Functions that are also Tensor methods (x.sum(1), x.exp(), ...), one implementation each.
+for _name in ("sum", "mean", "var", "amax", "max", "argmax", "softmax", "log_softmax", "pow", "clamp", "exp", "log",
+              "sqrt", "rsqrt", "abs", "neg", "sin", "cos", "tanh", "sigmoid", "relu", "square", "log1p", "expm1",
+              "floor", "ceil", "sign", "erf", "isnan", "logical_not", "matmul", "maximum", "minimum"):
+    setattr(Tensor, _name, _as_method(globals()[_name]))
+del _name
+
+
+class _GradMode(contextlib.ContextDecorator):
+    """Sets whether operations record autograd graphs inside a `with` block or a
+    decorated function, restoring the previous mode afterwards."""
+
+    def __init__(self, enabled):
+        self._enabled = enabled
+
+    def __enter__(self):
+        self._prev = is_grad_enabled()
+        _set_grad_enabled(self._enabled)
+        return self
+
+    def __exit__(self, *exc):
+        _set_grad_enabled(self._prev)
+        return False
+
+
+def no_grad(fn=None):
+    """`with anneal.no_grad():` or `@anneal.no_grad()` / `@anneal.no_grad`."""
+    if callable(fn):
+        return _GradMode(False)(fn)
+    return _GradMode(False)
+
+
+def enable_grad(fn=None):
+    if callable(fn):
+        return _GradMode(True)(fn)
+    return _GradMode(True)
+
+
+autograd.no_grad = no_grad
+autograd.enable_grad = enable_grad
+
+# The extension's submodules importable by name (import anneal.optim, anneal.nn.functional).
+for _name, _mod in (("functional", functional), ("autograd", autograd), ("optim", optim),
+                    ("nn.functional", functional)):
+    sys.modules[f"{__name__}.{_name}"] = _mod
+del _name, _mod

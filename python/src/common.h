@@ -1,0 +1,34 @@
+#pragma once
+// Shared pieces of the Python binding: conversions between Python values and anneal's
+// Scalar / dtype / shape types.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "anneal.h"
+
+namespace anneal::python {
+
+namespace py = pybind11;
+
+// A Python bool / int / float as a Scalar (kinds kept, as PyTorch's wrapped numbers);
+// anything else is a TypeError naming `what`.
+Scalar to_scalar(py::handle v, const char* what);
+bool is_scalar(py::handle v);
+// The Python type name of v ("str", "list", ...), for error messages.
+std::string type_name(py::handle v);
+// A Tensor, or a Python number wrapped as a 0-dim tensor on `like`'s device.
+Tensor as_tensor(py::handle v, const Tensor& like, const char* what);
+// Dims given as an int, a tuple/list of ints, or *args.
+IntList to_int_list(py::handle v, const char* what);
+
+// numpy <-> anneal
+DType dtype_from_numpy(const py::dtype& dt);
+py::dtype numpy_dtype(DType dt);
+Tensor from_numpy(py::array arr);  // shares the array's memory
+py::array to_numpy(const Tensor& t);  // shares the tensor's memory (CPU)
+
+void bind_tensor(py::module_& m);
+void bind_functions(py::module_& m);
+
+}  // namespace anneal::python

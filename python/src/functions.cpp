@@ -1,0 +1,246 @@
+// Module-level functions: factories, math, nn.functional, autograd and optimizers.
+#include "common.h"
+
+namespace anneal::python {
+
+namespace {
+
+using GilRelease = py::call_guard<py::gil_scoped_release>;
+
+Reduction reduction_of(const std::string& r) {
+  if (r == "mean") return Reduction::Mean;
+  if (r == "sum") return Reduction::Sum;
+  if (r == "none") return Reduction::None;
+  throw ValueError(str("reduction must be 'mean', 'sum' or 'none', got '", r, "'"));
+}
+
+IntList dims_of(py::object dim) { return dim.is_none() ? IntList{} : to_int_list(dim, "dim"); }
+
+Tensor opt_tensor(const std::optional<Tensor>& t) { return t.value_or(Tensor()); }
+
+// anneal.tensor(data): NumPy converts nested lists; Python floats become float32 and
+// ints int64, as in PyTorch.
+Tensor make_tensor(py::object data, std::optional<DType> dtype, bool requires_grad) {
+  Tensor t;
+  if (py::isinstance<Tensor>(data)) {
+    t = data.cast<Tensor>().detach().clone();
+  } else {
+    py::module_ np = py::module_::import("numpy");
+    py::array arr = np.attr("array")(data);
+    if (!dtype && arr.dtype().kind() == 'f' && !py::isinstance<py::array>(data)) arr = arr.attr("astype")("float32");
+    if (arr.dtype().kind() == 'i' && arr.dtype().itemsize() != 8 && !py::isinstance<py::array>(data))
+      arr = arr.attr("astype")("int64");
+    arr = np.attr("ascontiguousarray")(arr);
+    t = from_numpy(arr).clone();
+  }
+  if (dtype) t = t.to(*dtype);
+  if (requires_grad) t.set_requires_grad(true);
+  return t;
+}
+
+TensorOptions opts(std::optional<DType> dtype, const std::string& device) {
+  return TensorOptions(dtype.value_or(DType::Float32), Device(device));
+}
+
+}  // namespace
+
+void bind_functions(py::module_& m) {
+  // ---- factories ----
+  m.def("tensor", &make_tensor, py::arg("data"), py::arg("dtype") = py::none(), py::arg("requires_grad") = false);
+  m.def("from_numpy", &from_numpy, py::arg("array"));
+  auto factory = [&](const char* name, auto f) {
+    m.def(name, [f](py::args shape, std::optional<DType> dtype, std::string device, bool requires_grad) {
+      IntList s = shape.size() == 1 && !py::isinstance<py::int_>(shape[0]) ? to_int_list(shape[0], "shape")
+                                                                            : to_int_list(shape, "shape");
+      Tensor t = f(Shape(s.begin(), s.end()), opts(dtype, device));
+      if (requires_grad) t.set_requires_grad(true);
+      return t;
+    }, py::kw_only(), py::arg("dtype") = py::none(), py::arg("device") = "cpu", py::arg("requires_grad") = false);
+  };
+  factory("zeros", [](const Shape& s, TensorOptions o) { return zeros(s, o); });
+  factory("ones", [](const Shape& s, TensorOptions o) { return ones(s, o); });
+  factory("empty", [](const Shape& s, TensorOptions o) { return empty(s, o); });
+  factory("rand", [](const Shape& s, TensorOptions o) { return rand(s, o); });
+  factory("randn", [](const Shape& s, TensorOptions o) { return randn(s, o); });
+  m.def("full", [](py::object shape, py::object value, std::optional<DType> dtype) {
+    IntList s = to_int_list(shape, "shape");
+    Scalar v = to_scalar(value, "full");
+    DType d = dtype.value_or(v.kind() == Scalar::Kind::Float ? DType::Float32
+                             : v.kind() == Scalar::Kind::Int ? DType::Int64 : DType::Bool);
+    return full(Shape(s.begin(), s.end()), v, d);
+  }, py::arg("size"), py::arg("fill_value"), py::arg("dtype") = py::none());
+  m.def("randint", [](int64_t low, int64_t high, py::object size) {
+    IntList s = to_int_list(size, "size");
+    return randint(low, high, Shape(s.begin(), s.end()));
+  }, py::arg("low"), py::arg("high"), py::arg("size"));
+  m.def("arange", [](py::object start, py::object end, py::object step, std::optional<DType> dtype) {
+    Scalar a = to_scalar(start, "arange"), b = end.is_none() ? a : to_scalar(end, "arange");
+    if (end.is_none()) a = Scalar(int64_t(0));
+    Tensor t = arange(a, b, to_scalar(step, "arange"));
+    return dtype ? t.to(*dtype) : t;
+  }, py::arg("start"), py::arg("end") = py::none(), py::arg("step") = 1, py::arg("dtype") = py::none());
+  m.def("eye", [](int64_t n, std::optional<DType> dtype) { return eye(n, {}, dtype.value_or(DType::Float32)); },
+        py::arg("n"), py::arg("dtype") = py::none());
+  m.def("zeros_like", &zeros_like);
+  m.def("ones_like", &ones_like);
+  m.def("randn_like", [](const Tensor& t) { return randn_like(t); });
+  m.def("manual_seed", [](uint64_t s) { manual_seed(s); });
+
+  // ---- math ----
+  m.def("matmul", &matmul, GilRelease());
+  m.def("mm", &mm, GilRelease());
+  m.def("bmm", &bmm, GilRelease());
+  m.def("outer", &outer);
+  for (auto [name, fn] : std::initializer_list<std::pair<const char*, Tensor (*)(const Tensor&)>>{
+           {"exp", &exp}, {"log", &log}, {"sqrt", &sqrt}, {"rsqrt", &rsqrt}, {"abs", &abs}, {"neg", &neg},
+           {"sin", &sin}, {"cos", &cos}, {"tanh", &tanh}, {"sigmoid", &sigmoid}, {"relu", &relu},
+           {"square", &square}, {"log1p", &log1p}, {"expm1", &expm1}, {"floor", &floor}, {"ceil", &ceil},
+           {"sign", &sign}, {"erf", &erf}, {"isnan", &isnan}, {"logical_not", &logical_not}}) {
+    m.def(name, fn, GilRelease());
+  }
+  m.def("pow", [](const Tensor& a, py::object e) { return pow(a, as_tensor(e, a, "pow")); });
+  m.def("maximum", [](const Tensor& a, const Tensor& b) { return maximum(a, b); });
+  m.def("minimum", [](const Tensor& a, const Tensor& b) { return minimum(a, b); });
+  m.def("where", [](const Tensor& c, py::object a, py::object b) {
+    Tensor like = py::isinstance<Tensor>(a) ? a.cast<Tensor>() : py::isinstance<Tensor>(b) ? b.cast<Tensor>() : c;
+    return where(c, as_tensor(a, like, "where"), as_tensor(b, like, "where"));
+  });
+  m.def("clamp", [](const Tensor& x, std::optional<double> lo, std::optional<double> hi) { return clamp(x, lo, hi); },
+        py::arg("input"), py::arg("min") = py::none(), py::arg("max") = py::none());
+  // (functions that read Python objects convert them before releasing the GIL)
+  m.def("sum", [](const Tensor& x, py::object dim, bool keepdim) {
+    IntList dims = dims_of(dim);
+    py::gil_scoped_release release;
+    return sum(x, dims, keepdim);
+  }, py::arg("input"), py::arg("dim") = py::none(), py::arg("keepdim") = false);
+  m.def("mean", [](const Tensor& x, py::object dim, bool keepdim) {
+    IntList dims = dims_of(dim);
+    py::gil_scoped_release release;
+    return mean(x, dims, keepdim);
+  }, py::arg("input"), py::arg("dim") = py::none(), py::arg("keepdim") = false);
+  m.def("var", [](const Tensor& x, py::object dim, bool unbiased, bool keepdim) { return var(x, dims_of(dim), unbiased, keepdim); },
+        py::arg("input"), py::arg("dim") = py::none(), py::arg("unbiased") = true, py::arg("keepdim") = false);
+  m.def("amax", [](const Tensor& x, py::object dim, bool keepdim) { return amax(x, dims_of(dim), keepdim); },
+        py::arg("input"), py::arg("dim") = py::none(), py::arg("keepdim") = false);
+  m.def("max", [](const Tensor& x, std::optional<int64_t> dim, bool keepdim) -> py::object {
+    if (!dim) return py::cast(max(x));
+    auto [v, i] = max(x, *dim, keepdim);
+    return py::make_tuple(v, i);
+  }, py::arg("input"), py::arg("dim") = py::none(), py::arg("keepdim") = false);
+  m.def("argmax", [](const Tensor& x, std::optional<int64_t> dim, bool keepdim) { return argmax(x, dim, keepdim); },
+        py::arg("input"), py::arg("dim") = py::none(), py::arg("keepdim") = false);
+  m.def("softmax", &softmax, py::arg("input"), py::arg("dim"), GilRelease());
+  m.def("log_softmax", &log_softmax, py::arg("input"), py::arg("dim"), GilRelease());
+  m.def("cat", [](const TensorList& xs, int64_t dim) { return cat(xs, dim); }, py::arg("tensors"), py::arg("dim") = 0);
+  m.def("stack", [](const TensorList& xs, int64_t dim) { return stack(xs, dim); }, py::arg("tensors"), py::arg("dim") = 0);
+  m.def("transpose", [](const Tensor& x, int64_t a, int64_t b) { return transpose(x, a, b); });
+  m.def("reshape", [](const Tensor& x, py::object s) { return reshape(x, to_int_list(s, "reshape")); });
+  m.def("allclose", [](const Tensor& a, const Tensor& b, double rtol, double atol) { return allclose(a, b, rtol, atol); },
+        py::arg("input"), py::arg("other"), py::arg("rtol") = 1e-5, py::arg("atol") = 1e-8);
+  m.def("equal", &equal);
+
+  // ---- nn.functional ----
+  py::module_ F = m.def_submodule("functional", "anneal.nn.functional");
+  F.def("relu", &relu, GilRelease());
+  F.def("gelu", [](const Tensor& x, const std::string& approximate) { return gelu(x, approximate == "tanh"); },
+        py::arg("input"), py::arg("approximate") = "none", GilRelease());
+  F.def("silu", &silu, GilRelease());
+  F.def("sigmoid", &sigmoid, GilRelease());
+  F.def("tanh", &tanh, GilRelease());
+  F.def("softmax", &softmax, py::arg("input"), py::arg("dim"), GilRelease());
+  F.def("log_softmax", &log_softmax, py::arg("input"), py::arg("dim"), GilRelease());
+  F.def("linear", [](const Tensor& x, const Tensor& w, std::optional<Tensor> b) { return linear(x, w, opt_tensor(b)); },
+        py::arg("input"), py::arg("weight"), py::arg("bias") = py::none(), GilRelease());
+  F.def("cross_entropy", [](const Tensor& x, const Tensor& y, std::optional<Tensor> weight, int64_t ignore_index,
+                            const std::string& reduction, double label_smoothing) {
+    CrossEntropyOptions o;
+    o.weight = opt_tensor(weight);
+    o.ignore_index = ignore_index;
+    o.reduction = reduction_of(reduction);
+    o.label_smoothing = label_smoothing;
+    py::gil_scoped_release release;
+    return cross_entropy(x, y, o);
+  }, py::arg("input"), py::arg("target"), py::arg("weight") = py::none(), py::arg("ignore_index") = -100,
+     py::arg("reduction") = "mean", py::arg("label_smoothing") = 0.0);
+  F.def("mse_loss", [](const Tensor& x, const Tensor& y, const std::string& r) { return mse_loss(x, y, reduction_of(r)); },
+        py::arg("input"), py::arg("target"), py::arg("reduction") = "mean");
+  F.def("l1_loss", [](const Tensor& x, const Tensor& y, const std::string& r) { return l1_loss(x, y, reduction_of(r)); },
+        py::arg("input"), py::arg("target"), py::arg("reduction") = "mean");
+  F.def("binary_cross_entropy_with_logits", [](const Tensor& x, const Tensor& y, const std::string& r) {
+    return binary_cross_entropy_with_logits(x, y, Tensor(), Tensor(), reduction_of(r));
+  }, py::arg("input"), py::arg("target"), py::arg("reduction") = "mean");
+  F.def("conv2d", [](const Tensor& x, const Tensor& w, std::optional<Tensor> b, int64_t stride, int64_t padding,
+                     int64_t dilation, int64_t groups) {
+    py::gil_scoped_release release;
+    return conv2d(x, w, opt_tensor(b), Conv2dOptions::square(stride, padding, dilation, groups));
+  }, py::arg("input"), py::arg("weight"), py::arg("bias") = py::none(), py::arg("stride") = 1, py::arg("padding") = 0,
+     py::arg("dilation") = 1, py::arg("groups") = 1);
+  F.def("max_pool2d", [](const Tensor& x, int64_t k, std::optional<int64_t> stride, int64_t padding) {
+    return max_pool2d(x, k, stride.value_or(k), padding);
+  }, py::arg("input"), py::arg("kernel_size"), py::arg("stride") = py::none(), py::arg("padding") = 0, GilRelease());
+  F.def("avg_pool2d", [](const Tensor& x, int64_t k, std::optional<int64_t> stride, int64_t padding) {
+    return avg_pool2d(x, k, stride.value_or(k), padding);
+  }, py::arg("input"), py::arg("kernel_size"), py::arg("stride") = py::none(), py::arg("padding") = 0, GilRelease());
+  F.def("dropout", [](const Tensor& x, double p, bool training) { return dropout(x, p, training); },
+        py::arg("input"), py::arg("p") = 0.5, py::arg("training") = true);
+  F.def("layer_norm", [](const Tensor& x, py::object shape, std::optional<Tensor> w, std::optional<Tensor> b, double eps) {
+    return layer_norm(x, to_int_list(shape, "normalized_shape"), opt_tensor(w), opt_tensor(b), eps);
+  }, py::arg("input"), py::arg("normalized_shape"), py::arg("weight") = py::none(), py::arg("bias") = py::none(),
+     py::arg("eps") = 1e-5);
+  F.def("embedding", [](const Tensor& idx, const Tensor& w) { return embedding(w, idx); });
+  F.def("scaled_dot_product_attention", [](const Tensor& q, const Tensor& k, const Tensor& v,
+                                           std::optional<Tensor> mask, double dropout_p, bool is_causal) {
+    py::gil_scoped_release release;
+    return scaled_dot_product_attention(q, k, v, opt_tensor(mask), is_causal, {}, dropout_p);
+  }, py::arg("query"), py::arg("key"), py::arg("value"), py::arg("attn_mask") = py::none(),
+     py::arg("dropout_p") = 0.0, py::arg("is_causal") = false);
+
+  // ---- autograd ----
+  py::module_ ag = m.def_submodule("autograd", "anneal.autograd");
+  ag.def("grad", [](py::object outputs, py::object inputs, py::object grad_outputs, std::optional<bool> retain_graph,
+                    bool create_graph, bool allow_unused) -> py::object {
+    auto as_list = [](py::object o) {
+      if (o.is_none()) return TensorList{};
+      if (py::isinstance<Tensor>(o)) return TensorList{o.cast<Tensor>()};
+      return o.cast<TensorList>();
+    };
+    TensorList outs = as_list(outputs), ins = as_list(inputs), gos = as_list(grad_outputs);
+    TensorList grads;
+    {
+      py::gil_scoped_release release;
+      grads = autograd::grad(outs, ins, gos, retain_graph, create_graph, allow_unused);
+    }
+    py::tuple result(grads.size());
+    for (size_t i = 0; i < grads.size(); ++i) result[i] = grads[i].defined() ? py::cast(grads[i]) : py::none();
+    return result;
+  }, py::arg("outputs"), py::arg("inputs"), py::arg("grad_outputs") = py::none(), py::arg("retain_graph") = py::none(),
+     py::arg("create_graph") = false, py::arg("allow_unused") = false);
+  m.def("is_grad_enabled", &GradMode::is_enabled);
+  m.def("_set_grad_enabled", &GradMode::set_enabled);
+
+  // ---- optimizers over lists of tensors ----
+  py::module_ optim_m = m.def_submodule("optim", "anneal.optim");
+  py::class_<optim::Optimizer>(optim_m, "Optimizer")
+      .def("step", &optim::Optimizer::step, GilRelease())
+      .def("zero_grad", &optim::Optimizer::zero_grad, py::arg("set_to_none") = true)
+      .def_property("lr", [](optim::Optimizer& o) { return o.param_groups().front().get("lr"); },
+                    [](optim::Optimizer& o, double lr) {
+                      for (auto& g : o.param_groups()) g.options["lr"] = lr;
+                    });
+  py::class_<optim::SGD, optim::Optimizer>(optim_m, "SGD")
+      .def(py::init<TensorList, double, double, double, double, bool, bool>(), py::arg("params"), py::arg("lr"),
+           py::arg("momentum") = 0.0, py::arg("dampening") = 0.0, py::arg("weight_decay") = 0.0,
+           py::arg("nesterov") = false, py::arg("maximize") = false, py::keep_alive<1, 2>());
+  py::class_<optim::Adam, optim::Optimizer>(optim_m, "Adam")
+      .def(py::init([](TensorList params, double lr, std::pair<double, double> betas, double eps, double wd, bool ams) {
+        return new optim::Adam(std::move(params), lr, betas.first, betas.second, eps, wd, ams);
+      }), py::arg("params"), py::arg("lr") = 1e-3, py::arg("betas") = std::make_pair(0.9, 0.999), py::arg("eps") = 1e-8,
+          py::arg("weight_decay") = 0.0, py::arg("amsgrad") = false);
+  py::class_<optim::AdamW, optim::Adam>(optim_m, "AdamW")
+      .def(py::init([](TensorList params, double lr, std::pair<double, double> betas, double eps, double wd, bool ams) {
+        return new optim::AdamW(std::move(params), lr, betas.first, betas.second, eps, wd, ams);
+      }), py::arg("params"), py::arg("lr") = 1e-3, py::arg("betas") = std::make_pair(0.9, 0.999), py::arg("eps") = 1e-8,
+          py::arg("weight_decay") = 1e-2, py::arg("amsgrad") = false);
+}
+
+}  // namespace anneal::python

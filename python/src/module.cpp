@@ -1,0 +1,32 @@
+// The `anneal._C` extension module: anneal's C++ core for Python. Errors cross as Python
+// exceptions of matching kinds with the C++ message intact.
+#include "common.h"
+
+namespace anneal::python {
+
+PYBIND11_MODULE(_C, m) {
+  m.doc() = "anneal's C++ core";
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const ValueError& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    } catch (const TypeError& e) {
+      PyErr_SetString(PyExc_TypeError, e.what());
+    } catch (const IndexError& e) {
+      PyErr_SetString(PyExc_IndexError, e.what());
+    } catch (const NotImplementedError& e) {
+      PyErr_SetString(PyExc_NotImplementedError, e.what());
+    } catch (const Error& e) {
+      PyErr_SetString(PyExc_RuntimeError, e.what());
+    }
+  });
+  bind_tensor(m);
+  bind_functions(m);
+  m.def("memory_allocated", [](const std::string& device) { return allocator_for(Device(device))->stats().allocated_bytes; },
+        py::arg("device") = "cpu", "bytes held by live tensors on the device");
+  m.def("set_num_threads", &set_num_threads);
+  m.def("get_num_threads", &get_num_threads);
+}
+
+}  // namespace anneal::python

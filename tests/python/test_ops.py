@@ -1,0 +1,164 @@
+"""Every bound op against PyTorch (Debian's python3-torch) on the same random inputs:
+outputs and gradients, with broadcast, non-contiguous and empty shapes."""
+import numpy as np
+import pytest
+import torch
+
+import anneal
+import anneal.functional as AF
+import torch.nn.functional as TF
+
+rng = np.random.default_rng(0)
+
+
+def make(shape, kind="any", noncontig=False):
+    if kind == "pos":
+        a = rng.uniform(0.5, 2.0, size=shape)
+    elif kind == "unit":
+        a = rng.uniform(-0.9, 0.9, size=shape)
+    else:
+        a = rng.standard_normal(size=shape)
+    a = a.astype(np.float64)
+    if noncontig and a.ndim >= 2:
+        a = np.ascontiguousarray(np.swapaxes(a, -1, -2))
+    return a
+
+
+def check(fn_anneal, fn_torch, *arrays, noncontig=False, grad=True, atol=1e-9):
+    """Run both implementations on the same data; compare outputs and input gradients."""
+    xs_a, xs_t = [], []
+    for arr in arrays:
+        if not isinstance(arr, np.ndarray) or arr.dtype.kind != "f":
+            xs_a.append(anneal.tensor(arr) if isinstance(arr, np.ndarray) else arr)
+            xs_t.append(torch.tensor(arr) if isinstance(arr, np.ndarray) else arr)
+            continue
+        a = anneal.from_numpy(arr.copy())
+        t = torch.tensor(arr)
+        if noncontig and arr.ndim >= 2:  # the same values through a transposed view
+            a = anneal.from_numpy(np.ascontiguousarray(np.swapaxes(arr, -1, -2))).transpose(-1, -2)
+            assert not a.is_contiguous()
+        a.requires_grad = grad
+        t.requires_grad_(grad)
+        xs_a.append(a)
+        xs_t.append(t)
+    out_a, out_t = fn_anneal(*xs_a), fn_torch(*xs_t)
+    np.testing.assert_allclose(out_a.detach().numpy(), out_t.detach().numpy(), rtol=1e-7, atol=atol)
+    if grad and out_t.requires_grad:
+        probe = rng.standard_normal(size=tuple(out_t.shape))
+        (out_a * anneal.tensor(probe, dtype=anneal.float64)).sum().backward()
+        (out_t * torch.tensor(probe)).sum().backward()
+        for a, t in zip(xs_a, xs_t):
+            if isinstance(t, torch.Tensor) and t.requires_grad and t.grad is not None:
+                np.testing.assert_allclose(a.grad.numpy(), t.grad.numpy(), rtol=1e-7, atol=atol)
+
+
+UNARY = [
+    ("exp", "any"), ("log", "pos"), ("sqrt", "pos"), ("rsqrt", "pos"), ("abs", "any"), ("neg", "any"),
+    ("sin", "any"), ("cos", "any"), ("tanh", "any"), ("sigmoid", "any"), ("relu", "any"), ("square", "any"),
+    ("log1p", "pos"), ("expm1", "any"), ("erf", "any"),
+]
+
+
+@pytest.mark.parametrize("name,kind", UNARY)
+@pytest.mark.parametrize("shape,noncontig", [((3, 4), False), ((4, 3), True), ((0, 3), False), ((), False)])
+def test_unary(name, kind, shape, noncontig):
+    check(getattr(anneal, name), getattr(torch, name), make(shape, kind), noncontig=noncontig)
+
+
+BINARY = [
+    ("add", lambda a, b: a + b), ("sub", lambda a, b: a - b), ("mul", lambda a, b: a * b),
+    ("div", lambda a, b: a / b), ("pow", lambda a, b: a ** b), ("maximum", None), ("minimum", None),
+]
+
+
+@pytest.mark.parametrize("name,fn", BINARY)
+@pytest.mark.parametrize("sa,sb", [((3, 4), (3, 4)), ((2, 3, 4), (4,)), ((3, 1), (1, 5)), ((0, 4), (4,))])
+def test_binary_broadcast(name, fn, sa, sb):
+    a, b = make(sa, "pos"), make(sb, "pos")
+    if fn is None:
+        check(getattr(anneal, name), getattr(torch, name), a, b)
+    else:
+        check(fn, fn, a, b)
+
+
+@pytest.mark.parametrize("scalar", [2, 0.5, -3.0])
+def test_scalar_operands(scalar):
+    a = make((3, 4), "pos")
+    check(lambda x: scalar * x + x / scalar - scalar, lambda x: scalar * x + x / scalar - scalar, a)
+    check(lambda x: scalar ** x, lambda x: scalar ** x, a)
+
+
+@pytest.mark.parametrize("dim,keepdim", [(None, False), (0, False), (1, True), ((0, 2), False)])
+def test_reductions(dim, keepdim):
+    a = make((2, 3, 4))
+    for an, tn in [(anneal.sum, torch.sum), (anneal.mean, torch.mean)]:
+        if dim is None:
+            check(an, tn, a)
+        else:
+            check(lambda x: an(x, dim, keepdim), lambda x: tn(x, dim, keepdim), a)
+    check(lambda x: anneal.amax(x, 1), lambda x: torch.amax(x, 1), a)
+    check(lambda x: anneal.var(x, 2), lambda x: torch.var(x, 2), a)
+
+
+@pytest.mark.parametrize("sa,sb,noncontig", [((3, 4), (4, 5), False), ((2, 3, 4), (4, 2), False),
+                                              ((2, 3, 4), (2, 4, 5), True), ((4,), (4, 3), False)])
+def test_matmul(sa, sb, noncontig):
+    check(lambda a, b: a @ b, lambda a, b: a @ b, make(sa), make(sb), noncontig=noncontig)
+
+
+def test_shape_and_indexing_views():
+    a = make((3, 4, 5))
+    check(lambda x: x[1], lambda x: x[1], a)
+    check(lambda x: x[:, 1:3], lambda x: x[:, 1:3], a)
+    check(lambda x: x[..., ::2], lambda x: x[..., ::2], a)
+    check(lambda x: x[None, 2, :, -1], lambda x: x[None, 2, :, -1], a)
+    check(lambda x: x.reshape(12, 5), lambda x: x.reshape(12, 5), a)
+    check(lambda x: x.permute(2, 0, 1), lambda x: x.permute(2, 0, 1), a)
+    check(lambda x: x.transpose(0, 2).flatten(1), lambda x: x.transpose(0, 2).flatten(1), a)
+    check(lambda x: anneal.cat([x, x * 2], 1), lambda x: torch.cat([x, x * 2], 1), a)
+    check(lambda x: anneal.stack([x, x], 0), lambda x: torch.stack([x, x], 0), a)
+    idx = np.array([2, 0, 2])
+    check(lambda x, i: x[i], lambda x, i: x[i], a, idx)
+
+
+def test_nn_functional():
+    x, w, b = make((4, 6)), make((3, 6)), make((3,))
+    check(AF.linear, TF.linear, x, w, b)
+    check(lambda x: AF.softmax(x, 1), lambda x: TF.softmax(x, 1), x)
+    check(lambda x: AF.log_softmax(x, -1), lambda x: TF.log_softmax(x, -1), x, noncontig=True)
+    check(AF.gelu, TF.gelu, x)
+    check(lambda x: AF.gelu(x, approximate="tanh"), lambda x: TF.gelu(x, approximate="tanh"), x)
+    check(AF.silu, TF.silu, x)
+    target = np.array([0, 2, 1, 2])
+    check(AF.cross_entropy, TF.cross_entropy, x[:, :3].copy(), target)
+    check(lambda x, t: AF.cross_entropy(x, t, label_smoothing=0.1, reduction="sum"),
+          lambda x, t: TF.cross_entropy(x, t, label_smoothing=0.1, reduction="sum"), x[:, :3].copy(), target)
+    y = make((4, 6))
+    check(AF.mse_loss, TF.mse_loss, x, y)
+    check(AF.l1_loss, TF.l1_loss, x, y)
+    check(AF.binary_cross_entropy_with_logits, TF.binary_cross_entropy_with_logits, x, rng.uniform(size=(4, 6)))
+    check(lambda x, w, b: AF.layer_norm(x, (6,), w, b), lambda x, w, b: TF.layer_norm(x, (6,), w, b),
+          x, make((6,)), make((6,)))
+
+
+def test_conv_pool_attention():
+    x, w, b = make((2, 3, 7, 7)), make((4, 3, 3, 3)), make((4,))
+    check(lambda x, w, b: AF.conv2d(x, w, b, stride=2, padding=1), lambda x, w, b: TF.conv2d(x, w, b, 2, 1), x, w, b)
+    check(lambda x: AF.max_pool2d(x, 2), lambda x: TF.max_pool2d(x, 2), x)
+    check(lambda x: AF.avg_pool2d(x, 3, 2, 1), lambda x: TF.avg_pool2d(x, 3, 2, 1), x)
+    q, k, v = make((2, 2, 5, 4)), make((2, 2, 5, 4)), make((2, 2, 5, 3))
+
+    def ref(q, k, v):
+        s = (q @ k.transpose(-1, -2)) / 2.0
+        s = s.masked_fill(~torch.ones(5, 5, dtype=torch.bool).tril(), float("-inf"))
+        return torch.softmax(s, -1) @ v
+    check(lambda q, k, v: AF.scaled_dot_product_attention(q, k, v, is_causal=True), ref, q, k, v)
+
+
+def test_float32_default_and_promotion():
+    a = anneal.tensor([1.0, 2.0])
+    assert a.dtype == anneal.float32
+    assert anneal.tensor([1, 2]).dtype == anneal.int64
+    assert (anneal.tensor([1, 2]) * 1.5).dtype == anneal.float32
+    assert (a.double() + a).dtype == anneal.float64
+    assert anneal.tensor(np.array([1, 2], dtype=np.int32)).dtype == anneal.int32
