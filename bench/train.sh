@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 rounds=${1:-3}
 scripts/deps.sh
 scripts/build.sh build-bench -DCMAKE_BUILD_TYPE=Release -DANNEAL_CUDA=OFF -DANNEAL_BUILD_TESTS=OFF \
-  -DANNEAL_BUILD_EXAMPLES=OFF >/dev/null
+  -DANNEAL_BUILD_EXAMPLES=OFF -DANNEAL_PYTHON=OFF >/dev/null
 export ANNEAL_NUM_THREADS=2 OMP_NUM_THREADS=2
 torch_env=(env -u OPENBLAS_CORETYPE)
 grep -q avx512f /proc/cpuinfo && torch_env+=(OPENBLAS_CORETYPE=SkylakeX)

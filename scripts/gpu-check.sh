@@ -46,7 +46,7 @@ log "python for golden values: ${py:-none found}"
 log "== configure + build (CUDA, sm_90)"
 start=$(date +%s)
 cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DANNEAL_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
-  -DANNEAL_BUILD_BENCH=OFF -DANNEAL_TEST_PYTHON="$py" \
+  -DANNEAL_BUILD_BENCH=OFF -DANNEAL_TEST_PYTHON="$py" -DANNEAL_PYTHON=OFF -DANNEAL_PROTOBUF=OFF \
   -DCMAKE_PREFIX_PATH="$root/.deps" -DEigen3_DIR="$root/.deps/share/eigen3/cmake" \
   -DGTEST_ROOT="$root/.deps" -DZLIB_ROOT="$root/.deps" -DZLIB_USE_STATIC_LIBS=ON \
   -DEIGEN3_INCLUDE_DIR="$root/.deps/include/eigen3" >"$out/configure.log" 2>&1

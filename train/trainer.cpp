@@ -86,7 +86,7 @@ TrainResult Trainer::fit() {
   TrainResult r;
   const bool records = !o_.run_dir.empty();
   if (records) std::filesystem::create_directories(o_.run_dir);
-  if (records && o_.resume && std::filesystem::exists(checkpoint_path(o_.run_dir))) {
+  if (records && o_.resume && checkpoints_available() && std::filesystem::exists(checkpoint_path(o_.run_dir))) {
     load(checkpoint_path(o_.run_dir));
     r.resumed = true;
     std::printf("resumed from %s at step %lld (epoch %lld, batch %lld)\n", checkpoint_path(o_.run_dir).c_str(),
@@ -108,7 +108,8 @@ TrainResult Trainer::fit() {
     early |= !evaluate(r, log);
   };
   auto checkpoint = [&] {
-    if (!records || o_.checkpoint_every < 0 || last_checkpoint == step_) return;
+    // (a build without protobuf keeps metrics but writes no checkpoints)
+    if (!records || o_.checkpoint_every < 0 || last_checkpoint == step_ || !checkpoints_available()) return;
     last_checkpoint = step_;
     save(checkpoint_path(o_.run_dir));
   };
