@@ -3,7 +3,7 @@
 # only asked when something is missing).
 set -euo pipefail
 packages=(cmake g++ ninja-build ccache libeigen3-dev zlib1g-dev libgtest-dev libbenchmark-dev
-          libprotobuf-dev protobuf-compiler pybind11-dev
+          libprotobuf-dev protobuf-compiler pybind11-dev libdlpack-dev
           python3 python3-dev python3-numpy python3-torch python3-pytest
           dataset-fashion-mnist bible-kjv bible-kjv-text)
 missing=()

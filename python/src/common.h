@@ -31,5 +31,6 @@ py::array to_numpy(const Tensor& t);  // shares the tensor's memory (CPU)
 void bind_tensor(py::module_& m);
 void bind_functions(py::module_& m);
 void bind_nn(py::module_& m);
+void bind_dlpack(py::module_& m);
 
 }  // namespace anneal::python

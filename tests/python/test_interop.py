@@ -69,3 +69,25 @@ def test_no_leak_over_many_steps():
     gc.collect()
     # every step's graph, saved tensors and temporaries are freed
     assert anneal.memory_allocated() == before
+
+
+def test_dlpack_with_torch_shares_memory():
+    import torch
+    import torch.utils.dlpack
+
+    a = anneal.arange(6, dtype=anneal.float32).reshape(2, 3)
+    t = torch.utils.dlpack.from_dlpack(a)
+    t[0, 0] = 99.0
+    assert a[0, 0].item() == 99.0
+    del a
+    gc.collect()
+    assert t.sum().item() == 99 + 1 + 2 + 3 + 4 + 5  # the torch tensor keeps the memory
+
+    src = torch.arange(12, dtype=torch.float64).reshape(3, 4)[:, 1:3]  # non-contiguous
+    b = anneal.from_dlpack(src)
+    assert b.shape == (3, 2) and not b.is_contiguous()
+    src[0, 0] = -5.0
+    assert b[0, 0].item() == -5.0
+    assert b.tolist() == src.tolist()
+    c = anneal.from_dlpack(torch.utils.dlpack.to_dlpack(torch.ones(2, dtype=torch.int64)))
+    assert c.dtype == anneal.int64 and c.tolist() == [1, 1]
