@@ -32,5 +32,6 @@ void bind_tensor(py::module_& m);
 void bind_functions(py::module_& m);
 void bind_nn(py::module_& m);
 void bind_dlpack(py::module_& m);
+void bind_data(py::module_& m);
 
 }  // namespace anneal::python

@@ -1,0 +1,73 @@
+"""anneal.data from Python: C++ and Python-defined datasets, the loader's determinism
+across worker counts, samplers, errors from a Python dataset, readers."""
+import numpy as np
+import pytest
+
+import anneal
+from anneal import data
+
+
+class Squares(data.Dataset):
+    def __init__(self, n, fail_at=-1):
+        super().__init__()
+        self.n, self.fail_at = n, fail_at
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        if i == self.fail_at:
+            raise ValueError(f"example {i} is broken")
+        return anneal.tensor([float(i), float(i * i)]), i
+
+
+def collect(loader):
+    return [y.tolist() for _, y in loader]
+
+
+@pytest.mark.parametrize("workers", [0, 1, 3])
+def test_python_dataset_batches_do_not_depend_on_workers(workers):
+    ds = Squares(23)
+    ref = collect(data.DataLoader(ds, batch_size=5, shuffle=True, seed=3))
+    got = collect(data.DataLoader(ds, batch_size=5, shuffle=True, seed=3, num_workers=workers))
+    assert got == ref
+    assert sorted(sum(ref, [])) == list(range(23))
+    x, y = next(iter(data.DataLoader(ds, batch_size=4)))
+    assert x.shape == (4, 2) and y.tolist() == [0, 1, 2, 3]
+    assert x[3].tolist() == [3.0, 9.0]
+
+
+def test_epochs_reshuffle_and_len():
+    loader = data.DataLoader(data.TensorDataset(anneal.arange(10).reshape(10, 1), anneal.arange(10)),
+                             batch_size=4, shuffle=True, seed=1, drop_last=True)
+    assert len(loader) == 2
+    first, second = collect(loader), collect(loader)
+    assert first != second and len(first) == 2
+
+
+def test_errors_in_python_dataset_reach_the_loop():
+    for workers in (0, 2):
+        loader = data.DataLoader(Squares(20, fail_at=13), batch_size=4, num_workers=workers)
+        with pytest.raises(ValueError, match="example 13 is broken"):
+            collect(loader)
+
+
+def test_samplers():
+    s = data.DistributedSampler(10, num_replicas=4, rank=2, shuffle=False)
+    assert s.indices(0) == [2, 6, 0] and len(s) == 3
+    ds = data.TensorDataset(anneal.arange(10).reshape(10, 1), anneal.arange(10))
+    assert sum(collect(data.DataLoader(ds, batch_size=2, sampler=s)), []) == [2, 6, 0]
+    w = data.WeightedRandomSampler([0, 0, 1], 5)
+    assert w.indices(0) == [2] * 5
+
+
+def test_text_windows_and_vocab():
+    vocab = data.CharVocab.from_text("abcab")
+    tokens = vocab.encode("abcab")
+    assert len(vocab) == 3 and vocab.decode(tokens) == "abcab"
+    windows = data.TextWindows(tokens, 2)
+    x, y = next(iter(data.DataLoader(windows, batch_size=3)))
+    assert x.tolist() == [[0, 1], [1, 2], [2, 0]]
+    assert y.tolist() == [[1, 2], [2, 0], [0, 1]]
+    with pytest.raises(ValueError):
+        data.read_idx("/nonexistent.idx")
