@@ -4,7 +4,7 @@ import functools
 import sys
 
 from anneal._C import *  # noqa: F401,F403  (Tensor, dtypes, factories, math)
-from anneal._C import Tensor, autograd, data, functional, optim  # noqa: F401
+from anneal._C import Tensor, autograd, data, functional, optim, train  # noqa: F401
 from anneal._C import _set_grad_enabled, is_grad_enabled
 from anneal import nn  # noqa: F401
 
@@ -60,7 +60,7 @@ autograd.no_grad = no_grad
 autograd.enable_grad = enable_grad
 
 # The extension's submodules importable by name (import anneal.optim, anneal.nn.functional).
-for _name, _mod in (("functional", functional), ("autograd", autograd), ("optim", optim), ("data", data),
+for _name, _mod in (("functional", functional), ("autograd", autograd), ("optim", optim), ("data", data), ("train", train),
                     ("nn.functional", functional)):
     sys.modules[f"{__name__}.{_name}"] = _mod
 del _name, _mod

@@ -33,5 +33,6 @@ void bind_functions(py::module_& m);
 void bind_nn(py::module_& m);
 void bind_dlpack(py::module_& m);
 void bind_data(py::module_& m);
+void bind_train(py::module_& m);
 
 }  // namespace anneal::python
