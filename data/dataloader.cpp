@@ -141,7 +141,14 @@ void DataLoader::start_epoch(int64_t epoch) {
   }
 }
 
-Batch DataLoader::make_batch(int64_t b) const { return transformed(dataset_->get_batch(plan_[size_t(b)]), b); }
+Batch DataLoader::make_batch(int64_t b) const {
+  const std::vector<int64_t>& indices = plan_[size_t(b)];
+  if (!opt_.collate) return transformed(dataset_->get_batch(indices), b);
+  std::vector<Batch> examples;
+  examples.reserve(indices.size());
+  for (int64_t i : indices) examples.push_back(dataset_->get(i));
+  return transformed(opt_.collate(std::move(examples)), b);
+}
 
 Batch DataLoader::transformed(Batch batch, int64_t b) const {
   if (opt_.transform) batch = opt_.transform(std::move(batch), opt_.seed * 1000003ull + uint64_t(epoch_) * 65537ull + uint64_t(b));
@@ -149,13 +156,19 @@ Batch DataLoader::transformed(Batch batch, int64_t b) const {
 }
 
 bool DataLoader::pull_stream_batch(Batch& out) {
-  TensorList xs, ys;
+  std::vector<Batch> examples;
   Batch example;
-  while (int64_t(xs.size()) < opt_.batch_size && stream_->next(example)) {
-    xs.push_back(example.data);
-    if (example.target.defined()) ys.push_back(example.target);
+  while (int64_t(examples.size()) < opt_.batch_size && stream_->next(example)) examples.push_back(std::move(example));
+  if (examples.empty() || (opt_.drop_last && int64_t(examples.size()) < opt_.batch_size)) return false;
+  if (opt_.collate) {
+    out = opt_.collate(std::move(examples));
+    return true;
   }
-  if (xs.empty() || (opt_.drop_last && int64_t(xs.size()) < opt_.batch_size)) return false;
+  TensorList xs, ys;
+  for (auto& e : examples) {
+    xs.push_back(e.data);
+    if (e.target.defined()) ys.push_back(e.target);
+  }
   ANNEAL_CHECK(ys.empty() || ys.size() == xs.size(), ValueError,
                "DataLoader: some examples of the stream have a target and some do not");
   out = {stack(xs), ys.empty() ? Tensor() : stack(ys)};

@@ -64,6 +64,9 @@ struct DataLoaderOptions {
   std::shared_ptr<Sampler> sampler;
   int num_workers = 0;      // 0: batches are built on the calling thread (a stream uses at most 1)
   int prefetch = 2;         // batches in flight per worker
+  // Builds a batch from its examples (get(i) each), on the worker; unset: the dataset's
+  // get_batch (stacking, or a direct gather for in-memory data).
+  std::function<Batch(std::vector<Batch>)> collate;
   // Applied to each batch on the worker (augmentation, normalisation).
   std::function<Batch(Batch, uint64_t batch_seed)> transform;
 };

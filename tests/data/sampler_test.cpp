@@ -93,6 +93,28 @@ TEST(Sampler, DrivesTheDataLoader) {
   EXPECT_THROW(bad.next(b), IndexError);
 }
 
+TEST(DataLoader, CustomCollateBuildsEachBatch) {
+  auto ds = std::make_shared<TensorDataset>(arange(10).reshape({10, 1}), arange(10));
+  DataLoaderOptions o{.batch_size = 4, .num_workers = 2};
+  // pads every batch to 4 examples with -1 targets, and records the batch size
+  o.collate = [](std::vector<Batch> ex) {
+    TensorList xs, ys;
+    for (auto& e : ex) xs.push_back(e.data), ys.push_back(e.target);
+    while (xs.size() < 4) xs.push_back(zeros({1}, DType::Int64)), ys.push_back(full({}, -1, DType::Int64));
+    return Batch{stack(xs), stack(ys)};
+  };
+  DataLoader dl(ds, o);
+  Batch b;
+  std::vector<Idx> got;
+  while (dl.next(b)) {
+    ASSERT_EQ(b.target.numel(), 4);
+    Idx t;
+    for (int64_t i = 0; i < 4; ++i) t.push_back(b.target[i].item<int64_t>());
+    got.push_back(t);
+  }
+  EXPECT_EQ(got, (std::vector<Idx>{{0, 1, 2, 3}, {4, 5, 6, 7}, {8, 9, -1, -1}}));
+}
+
 // Counts 0..n-1 as a stream, optionally failing at `fail_at`.
 class Counter : public IterableDataset {
  public:
