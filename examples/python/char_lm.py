@@ -1,0 +1,67 @@
+#!/usr/bin/python3
+"""A character-level GPT on the King James text from Python (scripts/data.sh writes it).
+
+    PYTHONPATH=build/python examples/python/char_lm.py [--steps 2000] [--data datasets/kjv.txt]
+
+Trains on the first 90%, prints the validation loss (nats/char) on the last 10% and a
+sample. The model, optimizer and loader are anneal's C++ ones; the loop is Python."""
+import argparse
+import time
+
+import anneal
+import anneal.nn as nn
+import anneal.nn.functional as F
+from anneal import data
+
+
+def validation_loss(model, tokens, context, batch=32):
+    """Mean loss over non-overlapping windows of the validation text."""
+    windows = data.TextWindows(tokens, context)
+    starts = list(range(0, len(windows), context))
+    total = 0.0
+    with anneal.no_grad():
+        for i in range(0, len(starts), batch):
+            pairs = [windows[j] for j in starts[i:i + batch]]
+            x, y = anneal.stack([p[0] for p in pairs]), anneal.stack([p[1] for p in pairs])
+            total += F.cross_entropy(model(x).flatten(0, 1), y.flatten()).item() * len(pairs)
+    return total / len(starts)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--data", default="datasets/kjv.txt")
+    p.add_argument("--steps", type=int, default=2000)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--context", type=int, default=128)
+    args = p.parse_args()
+
+    anneal.manual_seed(0)
+    text = data.read_text(args.data)
+    vocab = data.CharVocab.from_text(text)
+    tokens = vocab.encode(text)
+    split = tokens.shape[0] * 9 // 10
+    train, val = tokens[:split], tokens[split:]
+    model = nn.GPT(len(vocab), context=args.context, n_layer=4, n_head=4, d_model=128)
+    opt = anneal.optim.AdamW(model.parameters(), lr=3e-4, weight_decay=0.01)
+    loader = data.DataLoader(data.TextWindows(train, args.context), batch_size=args.batch, shuffle=True,
+                             num_workers=1)
+    start, step = time.perf_counter(), 0
+    for x, y in loader:
+        loss = F.cross_entropy(model(x).flatten(0, 1), y.flatten())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        step += 1
+        if step % 100 == 0:
+            rate = step * args.batch * args.context / (time.perf_counter() - start)
+            print(f"step {step}  loss {loss.item():.4f}  {rate:.0f} tokens/s", flush=True)
+        if step == args.steps:
+            break
+    model.eval()
+    print("--- sample ---")
+    print(vocab.decode(model.generate(vocab.encode("And God said"), 300, temperature=0.8)))
+    print(f"validation loss: {validation_loss(model, val, args.context):.4f} nats/char after {step} steps")
+
+
+if __name__ == "__main__":
+    main()
