@@ -130,21 +130,32 @@ void CpuBackend::conv2d_backward(const Tensor& gout, const Tensor& x, const Tens
   // per-chunk partial weight gradients, summed in chunk order afterwards
   Tensor partial = grad_w.defined() ? make_empty({nchunks, O * Kg}, x.dtype(), cpu_allocator()) : Tensor();
   if (partial.defined()) fill(partial, 0);
+  // With few weights per filter (Kg, e.g. 9 for a 1-channel 3x3 conv) dW_n = g_n·cols_nᵀ
+  // is a product with a very narrow result (N = Kg): the kernel's 32-wide tiles would
+  // be mostly padding. Its transpose cols_n·g_nᵀ has Og columns instead.
+  const bool transposed_dw = Kg < 32 && Og > Kg;
   parallel_for(nchunks, 1, [&](int64_t c0, int64_t c1) {
     Tensor cols = make_empty({1, C * g.kh * g.kw, L}, x.dtype(), cpu_allocator());
-    Tensor tmp = make_empty({1, Og, Kg}, x.dtype(), cpu_allocator());
+    Tensor tmp = make_empty(transposed_dw ? Shape{1, Kg, Og} : Shape{1, Og, Kg}, x.dtype(), cpu_allocator());
+    Tensor tmp_as_dw = transposed_dw ? make_view(tmp, {1, Og, Kg}, {Og * Kg, 1, Og}, tmp.storage_offset()) : tmp;
     for (int64_t chunk = c0; chunk < c1; ++chunk) {
       for (int64_t n = chunk * kImagesPerChunk; n < std::min(N, (chunk + 1) * kImagesPerChunk); ++n) {
         if (partial.defined()) {
           Tensor img = make_view(x, {1, C, H, W}, {C * H * W, H * W, W, 1}, x.storage_offset() + n * C * H * W);
           im2col(img, cols, g, 0.0);
           for (int64_t gi = 0; gi < groups; ++gi) {
-            // dW_g += g_n [Og, L] · cols_gᵀ [L, Kg]
-            Tensor go = matrix(gout, (n * O + gi * Og) * L, Og, L, L, 1);
-            Tensor ct = matrix(cols, gi * Kg * L, L, Kg, 1, L);
-            bmm(go, ct, tmp);
+            // dW_g += g_n [Og, L] · cols_gᵀ [L, Kg]   (or its transpose, see above)
+            if (transposed_dw) {
+              Tensor cm = matrix(cols, gi * Kg * L, Kg, L, L, 1);
+              Tensor gt = matrix(gout, (n * O + gi * Og) * L, L, Og, 1, L);
+              bmm(cm, gt, tmp);
+            } else {
+              Tensor go = matrix(gout, (n * O + gi * Og) * L, Og, L, L, 1);
+              Tensor ct = matrix(cols, gi * Kg * L, L, Kg, 1, L);
+              bmm(go, ct, tmp);
+            }
             Tensor acc = make_view(partial, {1, Og, Kg}, {Og * Kg, Kg, 1}, chunk * O * Kg + gi * Og * Kg);
-            binary(BinaryOp::Add, acc, tmp, acc);
+            binary(BinaryOp::Add, acc, tmp_as_dw, acc);
           }
         }
         if (grad_x.defined()) {
