@@ -114,13 +114,33 @@ void bind_data(py::module_& root) {
 
   py::class_<PyLoader>(m, "DataLoader")
       .def(py::init([](py::object dataset, int64_t batch_size, bool shuffle, bool drop_last, uint64_t seed,
-                       int num_workers, int prefetch, std::shared_ptr<data::Sampler> sampler) {
+                       int num_workers, int prefetch, std::shared_ptr<data::Sampler> sampler, py::object collate_fn) {
         data::DataLoaderOptions o;
         o.batch_size = batch_size, o.shuffle = shuffle, o.drop_last = drop_last, o.seed = seed;
         o.num_workers = num_workers, o.prefetch = prefetch, o.sampler = std::move(sampler);
+        if (!collate_fn.is_none()) {
+          // Called on the worker with the GIL: a list of (data, target) pairs (or tensors)
+          // in, a tensor or a (data, target) pair out.
+          // (the loader may drop the function without the GIL: its deleter takes it)
+          std::shared_ptr<py::object> fn(new py::object(collate_fn), [](py::object* f) {
+            py::gil_scoped_acquire gil;
+            delete f;
+          });
+          o.collate = [fn](std::vector<data::Batch> examples) {
+            py::gil_scoped_acquire gil;
+            py::list items;
+            for (auto& e : examples) items.append(batch_to_python(std::move(e)));
+            py::object r = (*fn)(items);
+            if (py::isinstance<Tensor>(r)) return data::Batch{r.cast<Tensor>(), Tensor()};
+            auto pair = r.cast<py::tuple>();
+            ANNEAL_CHECK(pair.size() == 2, ValueError, "collate_fn must return a tensor or a (data, target) pair");
+            return data::Batch{pair[0].cast<Tensor>(), pair[1].cast<Tensor>()};
+          };
+        }
         return std::make_unique<PyLoader>(dataset, o);
       }), py::arg("dataset"), py::arg("batch_size") = 1, py::arg("shuffle") = false, py::arg("drop_last") = false,
-          py::arg("seed") = 0, py::arg("num_workers") = 0, py::arg("prefetch") = 2, py::arg("sampler") = nullptr)
+          py::arg("seed") = 0, py::arg("num_workers") = 0, py::arg("prefetch") = 2, py::arg("sampler") = nullptr,
+          py::arg("collate_fn") = py::none())
       .def("__iter__", &PyLoader::iter, py::return_value_policy::reference_internal)
       .def("__next__", &PyLoader::next)
       .def("__len__", &PyLoader::len)

@@ -71,3 +71,14 @@ def test_text_windows_and_vocab():
     assert y.tolist() == [[1, 2], [2, 0], [0, 1]]
     with pytest.raises(ValueError):
         data.read_idx("/nonexistent.idx")
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_python_collate_fn(workers):
+    def pad_to_four(items):
+        xs = [x for x, _ in items] + [anneal.zeros(2)] * (4 - len(items))
+        ys = [int(y) for _, y in items] + [-1] * (4 - len(items))
+        return anneal.stack(xs), anneal.tensor(ys)
+
+    loader = data.DataLoader(Squares(6), batch_size=4, num_workers=workers, collate_fn=pad_to_four)
+    assert collect(loader) == [[0, 1, 2, 3], [4, 5, -1, -1]]
