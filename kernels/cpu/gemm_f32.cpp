@@ -8,6 +8,8 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <array>
+#include <utility>
 #include <cstring>
 #include <vector>
 
@@ -20,14 +22,19 @@ constexpr int64_t kKC = 384;  // depth of a packed block: an A sliver + a B sliv
 
 constexpr int kMrAvx512 = 14;  // 28 accumulators + 2 B vectors + 1 broadcast = 31 of 32 registers
 
+using Kernel = void (*)(int64_t k, const float* a, const float* b, float* c, int64_t ldc, bool accumulate);
 struct Isa {
   int64_t mr, nr;
-  void (*kernel)(int64_t k, const float* a, const float* b, float* c, int64_t ldc, bool accumulate);
+  Kernel kernel;
+  // edge[h]: the first h rows of a full-width tile, written straight to C (null: compute
+  // a whole tile into scratch and copy the valid part)
+  Kernel edge[16];
 };
 
 // ---- micro-kernels: C[MR x NR] (+)= Apack[k x MR] . Bpack[k x NR] ----
 
-template <int MR>
+// MR rows of C from an A sliver packed STRIDE wide (STRIDE > MR: an edge sliver).
+template <int MR, int STRIDE = MR>
 __attribute__((target("avx512f"))) void kernel_avx512(int64_t k, const float* a, const float* b, float* c, int64_t ldc,
                                                        bool accumulate) {
   __m512 acc0[MR], acc1[MR];
@@ -46,7 +53,7 @@ __attribute__((target("avx512f"))) void kernel_avx512(int64_t k, const float* a,
       acc0[i] = _mm512_fmadd_ps(ai, b0, acc0[i]);
       acc1[i] = _mm512_fmadd_ps(ai, b1, acc1[i]);
     }
-    a += MR;
+    a += STRIDE;
     b += 32;
   }
 #pragma GCC unroll 16
@@ -90,9 +97,19 @@ __attribute__((target("avx2,fma"))) void kernel_avx2(int64_t k, const float* a, 
   }
 }
 
+template <int... H>
+constexpr std::array<Kernel, 16> avx512_edges(std::integer_sequence<int, H...>) {
+  return {nullptr, kernel_avx512<H + 1, kMrAvx512>...};
+}
+
 const Isa* detect() {
-  static const Isa avx512{kMrAvx512, 32, kernel_avx512<kMrAvx512>};
-  static const Isa avx2{6, 16, kernel_avx2};
+  static const Isa avx512 = [] {
+    Isa isa{kMrAvx512, 32, kernel_avx512<kMrAvx512>, {}};
+    constexpr auto edges = avx512_edges(std::make_integer_sequence<int, kMrAvx512 - 1>{});
+    for (int h = 0; h < 16; ++h) isa.edge[h] = edges[size_t(h)];
+    return isa;
+  }();
+  static const Isa avx2{6, 16, kernel_avx2, {}};
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx512f")) return &avx512;
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return &avx2;
@@ -191,6 +208,8 @@ bool sgemm(int64_t M, int64_t N, int64_t K, const float* a, int64_t rsa, int64_t
               float* cdst = c + (i0 + ii) * ldc + j0;
               if (h == MR && w_cols == NR) {
                 isa->kernel(kc, apack + ii * kc, bs, cdst, ldc, accumulate);
+              } else if (w_cols == NR && isa->edge[h]) {
+                isa->edge[h](kc, apack + ii * kc, bs, cdst, ldc, accumulate);
               } else {  // edge tile: compute into a scratch tile, copy the valid part
                 isa->kernel(kc, apack + ii * kc, bs, tile, NR, false);
                 for (int64_t i = 0; i < h; ++i)

@@ -46,7 +46,11 @@ INSTANTIATE_TEST_SUITE_P(Shapes, Gemm,
                                            GemmShape{1, 29, 385, 65, true, true}, GemmShape{3, 17, 33, 45, false, false},
                                            GemmShape{8, 5, 9, 3, true, true}, GemmShape{1, 256, 256, 256, false, false},
                                            GemmShape{1, 3, 1000, 1, false, false}, GemmShape{2, 0, 4, 5, false, false},
-                                           GemmShape{1, 4, 0, 5, false, false}));
+                                           GemmShape{1, 4, 0, 5, false, false},
+                                           // row edges of every height on full-width tiles, with accumulation
+                                           GemmShape{1, 41, 400, 64, false, false}, GemmShape{1, 15, 50, 32, true, false},
+                                           GemmShape{2, 128, 32, 128, false, true}, GemmShape{1, 20, 390, 96, true, true},
+                                           GemmShape{1, 7, 9, 32, false, false}, GemmShape{1, 26, 3, 32, false, false}));
 
 TEST(GemmBroadcast, BatchStrideZeroIsNotCopied) {
   // [O, K] @ [N, K, L]: the weight is shared by every batch entry (stride 0)
