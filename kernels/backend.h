@@ -71,9 +71,10 @@ class Backend {
   // The adjoint: cols [N, C*kh*kw, OH*OW] summed into out [N,C,H,W] (zeroed first).
   virtual void col2im(const Tensor& cols, const Tensor& out, const Conv2dGeometry& g) = 0;
   // Convolution, one image at a time (its columns stay in cache): x [N, C, H, W] and
-  // w [O, C/groups, kh, kw] contiguous, out [N, O, OH, OW].
-  virtual void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& out, const Conv2dGeometry& g,
-                              int64_t groups) = 0;
+  // w [O, C/groups, kh, kw] contiguous, bias [O] contiguous or undefined (added while
+  // each image's output is in cache), out [N, O, OH, OW].
+  virtual void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& out,
+                              const Conv2dGeometry& g, int64_t groups) = 0;
   // Gradients of conv2d_forward: grad_x [N, C, H, W] and grad_w (either may be undefined
   // to skip it); the sum over the batch is in a fixed order whatever the thread count.
   virtual void conv2d_backward(const Tensor& grad_out, const Tensor& x, const Tensor& w, const Tensor& grad_x,

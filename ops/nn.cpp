@@ -289,11 +289,16 @@ static Tensor conv2d_direct(const Tensor& x, const Tensor& w, const Tensor& bias
   const int64_t N = x.size(0), O = w.size(0);
   Tensor xc = contiguous_raw(x), wc = contiguous_raw(w);
   Tensor out = empty_on({N, O, OH, OW}, x.dtype(), x.device());
-  backend_of(x).conv2d_forward(xc, wc, out, g, opt.groups);
-  if (autograd::any_requires_grad({x, w})) {
+  // the bias joins the product's output per image (in cache), not in a pass of its own
+  const bool fuse_bias = bias.defined() && bias.dtype() == x.dtype() && bias.device() == x.device() &&
+                         bias.dim() == 1 && bias.size(0) == O;
+  backend_of(x).conv2d_forward(xc, wc, fuse_bias ? contiguous_raw(bias) : Tensor(), out, g, opt.groups);
+  if (autograd::any_requires_grad({x, w, fuse_bias ? bias : Tensor()})) {
     SavedTensor sx(x, false), sw(w, false);
-    record("ConvolutionBackward0", {x, w}, {out},
-           [sx, sw, opt, g, OH, OW, rx = x.requires_grad(), rw = w.requires_grad()](const TensorList& gr) -> TensorList {
+    record("ConvolutionBackward0", {x, w, fuse_bias ? bias : Tensor()}, {out},
+           [sx, sw, opt, g, OH, OW, rx = x.requires_grad(), rw = w.requires_grad(),
+            rb = fuse_bias && bias.requires_grad()](const TensorList& gr) -> TensorList {
+             Tensor gb = rb ? gr[0].sum({0, 2, 3}) : Tensor();
              Tensor xin = sx.unpack(), win = sw.unpack();
              if (GradMode::is_enabled()) {  // create_graph: differentiate the composite form
                Tensor y = conv2d_composite(xin, win, opt, OH, OW);
@@ -301,16 +306,17 @@ static Tensor conv2d_direct(const Tensor& x, const Tensor& w, const Tensor& bias
                if (rx) wrt.push_back(xin);
                if (rw) wrt.push_back(win);
                TensorList gs = autograd::grad({y}, wrt, {gr[0]}, true, true, true);
-               return {rx ? gs[0] : Tensor(), rw ? gs[rx ? 1 : 0] : Tensor()};
+               return {rx ? gs[0] : Tensor(), rw ? gs[rx ? 1 : 0] : Tensor(), gb};
              }
              Tensor xcont = contiguous_raw(xin), wcont = contiguous_raw(win), gcont = contiguous_raw(gr[0]);
              Tensor gx = rx ? empty_on(xin.sizes(), xin.dtype(), xin.device()) : Tensor();
              Tensor gw = rw ? empty_on(win.sizes(), win.dtype(), win.device()) : Tensor();
              backend_of(xin).conv2d_backward(gcont, xcont, wcont, gx, gw, g, opt.groups);
-             return {gx, gw};
+             return {gx, gw, gb};
            });
   }
-  return bias.defined() ? out + bias.reshape({1, O, 1, 1}) : out;
+  if (bias.defined() && !fuse_bias) return out + bias.reshape({1, O, 1, 1});
+  return out;
 }
 
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dOptions& opt) {

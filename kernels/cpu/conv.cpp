@@ -101,8 +101,8 @@ Tensor matrix(const Tensor& base, int64_t offset_elems, int64_t rows, int64_t co
 
 }  // namespace
 
-void CpuBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& out, const Conv2dGeometry& g,
-                                int64_t groups) {
+void CpuBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& out,
+                                const Conv2dGeometry& g, int64_t groups) {
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), O = w.size(0);
   const int64_t OH = out.size(2), OW = out.size(3), L = OH * OW;
   const int64_t Cg = C / groups, Og = O / groups, Kg = Cg * g.kh * g.kw;
@@ -116,6 +116,11 @@ void CpuBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& 
         Tensor cg = matrix(cols, gi * Kg * L, Kg, L, L, 1);
         Tensor og = matrix(out, (n * O + gi * Og) * L, Og, L, L, 1);
         bmm(wg, cg, og);
+      }
+      if (bias.defined()) {
+        Tensor rows = make_view(out, {1, O, L}, {O * L, L, 1}, out.storage_offset() + n * O * L);
+        Tensor b = make_view(bias, {1, O, L}, {0, 1, 0}, bias.storage_offset());
+        binary(BinaryOp::Add, rows, b, rows);
       }
     }
   });

@@ -26,8 +26,8 @@ class CpuBackend final : public Backend {
   void im2col(const Tensor& in, const Tensor& cols, const Conv2dGeometry& g, double pad_value) override;
   void col2im(const Tensor& cols, const Tensor& out, const Conv2dGeometry& g) override;
   void copy_across(const Tensor& dst, const Tensor& src) override;
-  void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& out, const Conv2dGeometry& g,
-                      int64_t groups) override;
+  void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& out,
+                      const Conv2dGeometry& g, int64_t groups) override;
   void conv2d_backward(const Tensor& grad_out, const Tensor& x, const Tensor& w, const Tensor& grad_x,
                        const Tensor& grad_w, const Conv2dGeometry& g, int64_t groups) override;
   void channel_sums(const Tensor& a, const Tensor& b, const Tensor& b_shift, const Tensor& sum_a,

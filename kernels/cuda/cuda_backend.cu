@@ -153,7 +153,7 @@ class CudaBackend final : public Backend {
   Tensor nonzero(const Tensor&) override { not_implemented("nonzero"); }
   void im2col(const Tensor&, const Tensor&, const Conv2dGeometry&, double) override { not_implemented("im2col"); }
   void col2im(const Tensor&, const Tensor&, const Conv2dGeometry&) override { not_implemented("col2im"); }
-  void conv2d_forward(const Tensor&, const Tensor&, const Tensor&, const Conv2dGeometry&, int64_t) override {
+  void conv2d_forward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Conv2dGeometry&, int64_t) override {
     not_implemented("conv2d_forward");
   }
   void conv2d_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Conv2dGeometry&,
