@@ -135,6 +135,36 @@ void bind_functions(py::module_& m) {
   m.def("stack", [](const TensorList& xs, int64_t dim) { return stack(xs, dim); }, py::arg("tensors"), py::arg("dim") = 0);
   m.def("transpose", [](const Tensor& x, int64_t a, int64_t b) { return transpose(x, a, b); });
   m.def("reshape", [](const Tensor& x, py::object s) { return reshape(x, to_int_list(s, "reshape")); });
+  // indexing and shape
+  m.def("gather", [](const Tensor& x, int64_t dim, const Tensor& idx) { return gather(x, dim, idx); });
+  m.def("scatter", [](const Tensor& x, int64_t dim, const Tensor& idx, const Tensor& src) { return scatter(x, dim, idx, src); });
+  m.def("scatter_add", [](const Tensor& x, int64_t dim, const Tensor& idx, const Tensor& src) {
+    return scatter_add(x, dim, idx, src);
+  });
+  m.def("index_select", [](const Tensor& x, int64_t dim, const Tensor& idx) { return index_select(x, dim, idx); });
+  m.def("index_add", [](const Tensor& x, int64_t dim, const Tensor& idx, const Tensor& src) {
+    return index_add(x, dim, idx, src);
+  });
+  m.def("masked_select", &masked_select);
+  m.def("nonzero", &nonzero);
+  m.def("tril", &tril, py::arg("input"), py::arg("diagonal") = 0);
+  m.def("triu", &triu, py::arg("input"), py::arg("diagonal") = 0);
+  m.def("split", [](const Tensor& x, int64_t size, int64_t dim) { return split(x, size, dim); }, py::arg("tensor"),
+        py::arg("split_size"), py::arg("dim") = 0);
+  m.def("chunk", [](const Tensor& x, int64_t n, int64_t dim) { return chunk(x, n, dim); }, py::arg("input"),
+        py::arg("chunks"), py::arg("dim") = 0);
+  m.def("repeat", [](const Tensor& x, py::object r) { return repeat(x, to_int_list(r, "repeat")); });
+  // more reductions
+  m.def("prod", [](const Tensor& x, py::object dim, bool keepdim) { return prod(x, dims_of(dim), keepdim); },
+        py::arg("input"), py::arg("dim") = py::none(), py::arg("keepdim") = false);
+  m.def("std", [](const Tensor& x, py::object dim, bool unbiased, bool keepdim) { return anneal::std(x, dims_of(dim), unbiased, keepdim); },
+        py::arg("input"), py::arg("dim") = py::none(), py::arg("unbiased") = true, py::arg("keepdim") = false);
+  m.def("logsumexp", [](const Tensor& x, py::object dim, bool keepdim) { return logsumexp(x, to_int_list(dim, "dim"), keepdim); },
+        py::arg("input"), py::arg("dim"), py::arg("keepdim") = false);
+  m.def("norm", [](const Tensor& x, double p, py::object dim, bool keepdim) { return norm(x, p, dims_of(dim), keepdim); },
+        py::arg("input"), py::arg("p") = 2.0, py::arg("dim") = py::none(), py::arg("keepdim") = false);
+  m.def("amin", [](const Tensor& x, py::object dim, bool keepdim) { return amin(x, dims_of(dim), keepdim); },
+        py::arg("input"), py::arg("dim") = py::none(), py::arg("keepdim") = false);
   m.def("allclose", [](const Tensor& a, const Tensor& b, double rtol, double atol) { return allclose(a, b, rtol, atol); },
         py::arg("input"), py::arg("other"), py::arg("rtol") = 1e-5, py::arg("atol") = 1e-8);
   m.def("equal", &equal);
@@ -188,6 +218,30 @@ void bind_functions(py::module_& m) {
   }, py::arg("input"), py::arg("normalized_shape"), py::arg("weight") = py::none(), py::arg("bias") = py::none(),
      py::arg("eps") = 1e-5);
   F.def("embedding", [](const Tensor& idx, const Tensor& w) { return embedding(w, idx); });
+  F.def("pad", [](const Tensor& x, py::object p, double value) { return pad(x, to_int_list(p, "pad"), value); },
+        py::arg("input"), py::arg("pad"), py::arg("value") = 0.0);
+  F.def("one_hot", &one_hot, py::arg("tensor"), py::arg("num_classes") = -1);
+  F.def("nll_loss", [](const Tensor& x, const Tensor& y, const std::string& r) {
+    return nll_loss(x, y, Tensor(), -100, reduction_of(r));
+  }, py::arg("input"), py::arg("target"), py::arg("reduction") = "mean");
+  F.def("smooth_l1_loss", [](const Tensor& x, const Tensor& y, const std::string& r, double beta) {
+    return smooth_l1_loss(x, y, reduction_of(r), beta);
+  }, py::arg("input"), py::arg("target"), py::arg("reduction") = "mean", py::arg("beta") = 1.0);
+  F.def("binary_cross_entropy", [](const Tensor& x, const Tensor& y, const std::string& r) {
+    return binary_cross_entropy(x, y, Tensor(), reduction_of(r));
+  }, py::arg("input"), py::arg("target"), py::arg("reduction") = "mean");
+  F.def("group_norm", [](const Tensor& x, int64_t groups, std::optional<Tensor> w, std::optional<Tensor> b, double eps) {
+    return group_norm(x, groups, opt_tensor(w), opt_tensor(b), eps);
+  }, py::arg("input"), py::arg("num_groups"), py::arg("weight") = py::none(), py::arg("bias") = py::none(),
+     py::arg("eps") = 1e-5);
+  F.def("adaptive_avg_pool2d", [](const Tensor& x, py::object size) {
+    IntList s = to_int_list(size, "output_size");
+    return adaptive_avg_pool2d(x, s[0], s.size() > 1 ? s[1] : s[0]);
+  });
+  F.def("leaky_relu", [](const Tensor& x, double slope) { return leaky_relu(x, slope); }, py::arg("input"),
+        py::arg("negative_slope") = 0.01);
+  F.def("softplus", [](const Tensor& x, double beta, double threshold) { return softplus(x, beta, threshold); },
+        py::arg("input"), py::arg("beta") = 1.0, py::arg("threshold") = 20.0);
   F.def("scaled_dot_product_attention", [](const Tensor& q, const Tensor& k, const Tensor& v,
                                            std::optional<Tensor> mask, double dropout_p, bool is_causal) {
     py::gil_scoped_release release;

@@ -162,3 +162,51 @@ def test_float32_default_and_promotion():
     assert (anneal.tensor([1, 2]) * 1.5).dtype == anneal.float32
     assert (a.double() + a).dtype == anneal.float64
     assert anneal.tensor(np.array([1, 2], dtype=np.int32)).dtype == anneal.int32
+
+
+def test_indexing_ops():
+    x = make((3, 5))
+    idx = np.array([[0, 4], [1, 1], [3, 2]])
+    check(lambda x, i: anneal.gather(x, 1, i), lambda x, i: torch.gather(x, 1, i), x, idx)
+    src = make((3, 2))
+    check(lambda x, i, s: anneal.scatter_add(x, 1, i, s), lambda x, i, s: torch.scatter_add(x, 1, i, s), x, idx, src)
+    sel = np.array([2, 0, 2])
+    check(lambda x, i: anneal.index_select(x, 0, i), lambda x, i: torch.index_select(x, 0, i), x, sel)
+    check(lambda x, i, s: anneal.index_add(x, 0, i, s), lambda x, i, s: torch.index_add(x, 0, i, s),
+          x, sel, make((3, 5)))
+    check(lambda x: anneal.tril(x, 1), lambda x: torch.tril(x, 1), x)
+    check(lambda x: anneal.triu(x, -1), lambda x: torch.triu(x, -1), x)
+    check(lambda x: anneal.repeat(x, (2, 1)), lambda x: x.repeat(2, 1), x)
+    check(lambda x: anneal.cat(anneal.split(x, 2, 1)[::-1], 1), lambda x: torch.cat(torch.split(x, 2, 1)[::-1], 1), x)
+    check(lambda x: anneal.chunk(x, 3, 0)[1], lambda x: torch.chunk(x, 3, 0)[1], x)
+    check(lambda x: F_pad(x), lambda x: TF.pad(x, (1, 2), value=0.5), x)
+    mask = np.array([[True, False, True, False, True]] * 3)
+    check(lambda x, m: anneal.masked_select(x, m), lambda x, m: torch.masked_select(x, m), x, mask)
+
+
+def F_pad(x):
+    return AF.pad(x, (1, 2), value=0.5)
+
+
+def test_more_reductions():
+    a = make((2, 3, 4), "pos")
+    check(lambda x: anneal.prod(x, 1), lambda x: torch.prod(x, 1), a)
+    check(lambda x: anneal.std(x, 2), lambda x: torch.std(x, 2), a)
+    check(lambda x: anneal.logsumexp(x, (1, 2)), lambda x: torch.logsumexp(x, (1, 2)), a)
+    check(lambda x: anneal.norm(x), lambda x: torch.norm(x), a)
+    check(lambda x: anneal.amin(x, 0), lambda x: torch.amin(x, 0), a)
+
+
+def test_more_functional():
+    x, y = make((4, 6)), make((4, 6))
+    check(AF.smooth_l1_loss, TF.smooth_l1_loss, x, y)
+    p = rng.uniform(0.05, 0.95, size=(4, 6))
+    check(AF.binary_cross_entropy, TF.binary_cross_entropy, p, rng.uniform(size=(4, 6)))
+    t = np.array([1, 0, 5, 3])
+    check(lambda x, t: AF.nll_loss(AF.log_softmax(x, 1), t), lambda x, t: TF.nll_loss(TF.log_softmax(x, 1), t), x, t)
+    check(lambda x: AF.leaky_relu(x, 0.1), lambda x: TF.leaky_relu(x, 0.1), x)
+    check(AF.softplus, TF.softplus, x)
+    g = make((2, 6, 3, 3))
+    check(lambda g, w, b: AF.group_norm(g, 3, w, b), lambda g, w, b: TF.group_norm(g, 3, w, b), g, make((6,)), make((6,)))
+    check(lambda g: AF.adaptive_avg_pool2d(g, 1), lambda g: TF.adaptive_avg_pool2d(g, 1), g)
+    assert AF.one_hot(anneal.tensor([0, 2]), 3).tolist() == [[1, 0, 0], [0, 0, 1]]
