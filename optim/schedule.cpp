@@ -99,18 +99,33 @@ double WarmupCosineLR::lr_at(int64_t s, double base) const {
   return min_lr_ + (base - min_lr_) * 0.5 * (1 + std::cos(M_PI * t));
 }
 
-OneCycleLR::OneCycleLR(Optimizer& opt, double max_lr, int64_t total, double pct, double div, double final_div)
-    : LRScheduler(opt), max_lr_(max_lr), initial_(max_lr / div), min_(max_lr / div / final_div), total_(total), pct_(pct) {
+OneCycleLR::OneCycleLR(Optimizer& opt, double max_lr, int64_t total, double pct, double div, double final_div,
+                       bool cycle_momentum, double base_momentum, double max_momentum)
+    : LRScheduler(opt), max_lr_(max_lr), initial_(max_lr / div), min_(max_lr / div / final_div), total_(total), pct_(pct),
+      cycle_momentum_(cycle_momentum), base_momentum_(base_momentum), max_momentum_(max_momentum) {
   ANNEAL_CHECK(total > 1, ValueError, "OneCycleLR: total_steps must be greater than 1, got ", total);
   ANNEAL_CHECK(pct > 0 && pct < 1, ValueError, "OneCycleLR: pct_start must be in (0, 1), got ", pct);
+  if (cycle_momentum) {
+    for (auto& g : opt_.param_groups())
+      ANNEAL_CHECK(g.options.count("momentum") || g.options.count("beta1"), ValueError,
+                   "OneCycleLR: cycle_momentum needs an optimizer with momentum or beta1 (", opt_.name(), " has neither)");
+  }
   apply();
 }
-double OneCycleLR::lr_at(int64_t s, double) const {
+// Cosine from start_up to end_up over the first pct of the steps, then to end_down.
+double OneCycleLR::phase(int64_t s, double start_up, double end_up, double end_down) const {
   ANNEAL_CHECK(s < total_ + 1, ValueError, "OneCycleLR: tried to step ", s, " times, more than total_steps (", total_, ")");
   const double up_end = pct_ * double(total_) - 1, down_end = double(total_) - 1;
   auto cos_anneal = [](double start, double end, double p) { return end + (start - end) / 2 * (std::cos(M_PI * p) + 1); };
-  if (double(s) <= up_end) return cos_anneal(initial_, max_lr_, double(s) / up_end);
-  return cos_anneal(max_lr_, min_, (double(s) - up_end) / (down_end - up_end));
+  if (double(s) <= up_end) return cos_anneal(start_up, end_up, double(s) / up_end);
+  return cos_anneal(end_up, end_down, (double(s) - up_end) / (down_end - up_end));
+}
+double OneCycleLR::lr_at(int64_t s, double) const { return phase(s, initial_, max_lr_, min_); }
+void OneCycleLR::apply() {
+  LRScheduler::apply();
+  if (!cycle_momentum_) return;
+  const double m = phase(step_, max_momentum_, base_momentum_, max_momentum_);
+  for (auto& g : opt_.param_groups()) g.options[g.options.count("beta1") ? "beta1" : "momentum"] = m;
 }
 
 ReduceLROnPlateau::ReduceLROnPlateau(Optimizer& opt, Mode mode, double factor, int64_t patience, double threshold,

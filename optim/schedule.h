@@ -24,7 +24,8 @@ class LRScheduler {
 
  protected:
   virtual double lr_at(int64_t step, double base_lr) const = 0;
-  void apply();
+  // Sets the rates of step_ (and whatever else a schedule drives).
+  virtual void apply();
   Optimizer& opt_;
   std::vector<double> base_lrs_;
   int64_t step_ = 0;
@@ -94,16 +95,23 @@ class WarmupCosineLR : public LRScheduler {
 
 // The 1cycle policy (learning rate only): max_lr/div_factor up to max_lr over
 // pct_start of the steps, then cosine down to initial/final_div_factor.
+// With cycle_momentum (the default, as PyTorch), momentum (SGD) or beta1 (Adam) moves
+// opposite to the rate: max_momentum -> base_momentum while the rate rises, back after.
 class OneCycleLR : public LRScheduler {
  public:
   OneCycleLR(Optimizer& opt, double max_lr, int64_t total_steps, double pct_start = 0.3, double div_factor = 25,
-             double final_div_factor = 1e4);
+             double final_div_factor = 1e4, bool cycle_momentum = true, double base_momentum = 0.85,
+             double max_momentum = 0.95);
  protected:
   double lr_at(int64_t s, double base) const override;
+  void apply() override;
  private:
+  double phase(int64_t s, double start_up, double end_up, double end_down) const;
   double max_lr_, initial_, min_;
   int64_t total_;
   double pct_;
+  bool cycle_momentum_;
+  double base_momentum_, max_momentum_;
 };
 
 // Multiplies the rate by `factor` when the metric has not improved for `patience` steps.

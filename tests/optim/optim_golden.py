@@ -68,6 +68,8 @@ SCHEDULES = [
      "start=0.2 end=0.9 total=12"),
     ("onecycle", lambda o: torch.optim.lr_scheduler.OneCycleLR(o, max_lr=1.0, total_steps=30, pct_start=0.25,
                                                                 cycle_momentum=False), "max_lr=1.0 total=30 pct=0.25"),
+    ("onecycle_momentum", lambda o: torch.optim.lr_scheduler.OneCycleLR(o, max_lr=1.0, total_steps=30, pct_start=0.25),
+     "max_lr=1.0 total=30 pct=0.25"),
 ]
 
 
@@ -77,13 +79,15 @@ def schedule_lines():
         p = torch.zeros(1, requires_grad=True)
         opt = torch.optim.SGD([p], lr=0.1)
         sched = make(opt)
-        lrs = []
+        lrs, moms = [], []
         for _ in range(29):
             lrs.append(opt.param_groups[0]["lr"])
+            moms.append(opt.param_groups[0]["momentum"])
             opt.step()
             sched.step()
         lines.append(f"sched {name} {desc}")
         lines.append("lrs " + " ".join(repr(float(x)) for x in lrs))
+        lines.append("moms " + " ".join(repr(float(x)) for x in moms))
         lines.append("end")
     # plateau: a metric that improves, stalls, improves
     p = torch.zeros(1, requires_grad=True)

@@ -59,13 +59,16 @@ std::unique_ptr<optim::LRScheduler> make(const Block& b, optim::Optimizer& opt) 
   if (b.name == "exponential") return std::make_unique<optim::ExponentialLR>(opt, k("gamma"));
   if (b.name == "cosine") return std::make_unique<optim::CosineAnnealingLR>(opt, int64_t(k("t_max")), k("eta_min"));
   if (b.name == "linear") return std::make_unique<optim::LinearLR>(opt, k("start"), k("end"), int64_t(k("total")));
-  if (b.name == "onecycle") return std::make_unique<optim::OneCycleLR>(opt, k("max_lr"), int64_t(k("total")), k("pct"));
+  if (b.name == "onecycle")
+    return std::make_unique<optim::OneCycleLR>(opt, k("max_lr"), int64_t(k("total")), k("pct"), 25, 1e4, false);
+  if (b.name == "onecycle_momentum")
+    return std::make_unique<optim::OneCycleLR>(opt, k("max_lr"), int64_t(k("total")), k("pct"));
   return nullptr;
 }
 
 TEST(Schedules, MatchPyTorch) {
   auto blocks = load("sched");
-  ASSERT_EQ(blocks.size(), 7u);
+  ASSERT_EQ(blocks.size(), 8u);
   for (const auto& b : blocks) {
     Tensor p = zeros({1}).set_requires_grad();
     optim::SGD opt({p}, 0.1);
@@ -82,8 +85,10 @@ TEST(Schedules, MatchPyTorch) {
     }
     auto sched = make(b, opt);
     ASSERT_TRUE(sched) << b.name;
+    const auto& moms = b.rows.at("moms")[0];
     for (size_t i = 0; i < want.size(); ++i) {
       EXPECT_NEAR(opt.param_groups()[0].get("lr"), want[i], 1e-12) << b.name << " step " << i;
+      EXPECT_NEAR(opt.param_groups()[0].get("momentum"), moms[i], 1e-12) << b.name << " momentum, step " << i;
       opt.step();
       sched->step();
     }
@@ -147,4 +152,19 @@ TEST(Schedules, BadArguments) {
   EXPECT_THROW(optim::WarmupCosineLR(opt, 10, 5), ValueError);
 }
 
+}  // namespace
+
+namespace {
+TEST(Schedules, OneCycleCyclesAdamBeta1AndRejectsOptimizersWithoutMomentum) {
+  Tensor p = zeros({1}).set_requires_grad();
+  optim::Adam adam({p}, 0.1);
+  optim::OneCycleLR sched(adam, 1.0, 10, 0.5);
+  EXPECT_DOUBLE_EQ(adam.param_groups()[0].get("beta1"), 0.95);  // starts at max_momentum
+  for (int i = 0; i < 4; ++i) sched.step();                      // the top of the rate (step 4)
+  EXPECT_NEAR(adam.param_groups()[0].get("beta1"), 0.85, 1e-12);
+  EXPECT_NEAR(adam.param_groups()[0].get("lr"), 1.0, 1e-12);
+  optim::Adagrad adagrad({p}, 0.1);
+  EXPECT_THROW(optim::OneCycleLR(adagrad, 1.0, 10), ValueError);
+  EXPECT_NO_THROW(optim::OneCycleLR(adagrad, 1.0, 10, 0.3, 25, 1e4, false));
+}
 }  // namespace
