@@ -11,10 +11,10 @@ namespace anneal::data {
 
 namespace {
 uint64_t stream_key(uint64_t seed, int64_t epoch) { return seed * 0x9E3779B97F4A7C15ull + uint64_t(epoch); }
-// Uniform in [0, 1) from 53 bits of draw i of the stream `key`.
+// Uniform in [0, 1) from draw i of the stream `key`.
 double uniform(uint64_t i, uint64_t key) {
   philox::U32x4 r = philox::philox4x32_10(i, key);
-  return double(((uint64_t(r.v[0]) << 32) | r.v[1]) >> 11) * 0x1.0p-53;
+  return philox::to_unit_double(r.v[0], r.v[1]);
 }
 }  // namespace
 

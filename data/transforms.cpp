@@ -70,7 +70,7 @@ Transform random_horizontal_flip(double p) {
     Tensor reversed = arange(W - 1, -1, -1);
     TensorList out;
     for (int64_t i = 0; i < B; ++i) {
-      const bool flip = double(draw(seed, i, 2)) * 0x1.0p-32 < p;
+      const bool flip = philox::to_unit_float(draw(seed, i, 2)) < p;
       out.push_back(flip ? index_select(b.data[i], 2, reversed) : b.data[i]);
     }
     b.data = stack(out);

@@ -124,14 +124,16 @@ int main(int argc, char** argv) {
     if (args.optimizer == "adam") opt = std::make_unique<optim::Adam>(model->parameters(), args.lr);
     else opt = std::make_unique<optim::SGD>(model->parameters(), args.lr, 0.9);
     // cosine decay of the learning rate over the whole run, stepped after every batch
-    optim::CosineAnnealingLR cosine(*opt, train.num_batches() * args.epochs);
+    std::unique_ptr<optim::CosineAnnealingLR> cosine;
+    if (args.schedule == "cosine")
+      cosine = std::make_unique<optim::CosineAnnealingLR>(*opt, train.num_batches() * args.epochs);
 
     train::TrainerOptions options{.epochs = args.epochs, .log_every = 100};
     options.run_dir = args.run_dir;
     train::Trainer trainer(*model, *opt, train,
                            [](nn::Module& m, const data::Batch& b) { return cross_entropy(m(b.data), b.target); },
                            options);
-    if (args.schedule == "cosine") trainer.set_scheduler(&cosine);
+    trainer.set_scheduler(cosine.get());
     trainer.set_evaluator([&](nn::Module& m) { return evaluate(m, test); });
     train::TrainResult result = trainer.fit();
     std::printf("test accuracy: %.2f%%\n", result.last_eval.at("test_accuracy"));

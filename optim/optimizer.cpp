@@ -125,11 +125,11 @@ void SGD::step() {
           first = it == st.end();
           buf = first ? (st["momentum_buffer"] = empty_like(p)) : it->second;
         }
+        // (a new buffer always qualifies; a loaded non-contiguous one takes the composite path)
         if (!buf.defined() || fused_step_applies(p, {&buf})) {
           sgd_step_(p, p.grad(), buf, lr, momentum, dampening, wd, nesterov, first);
           continue;
         }
-        if (first) state_[p.impl()].erase("momentum_buffer");
       }
       Tensor d = maximize ? -p.grad() : p.grad();
       if (wd != 0) d = d + p * wd;

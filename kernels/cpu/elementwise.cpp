@@ -7,6 +7,7 @@
 #include "kernels/cpu/fast_math.h"
 #include "kernels/cpu/loops.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/cpu/simd.h"
 
 namespace anneal::cpu {
 namespace {
@@ -52,8 +53,6 @@ void map2(const Tensor& out, const Tensor& a, const Tensor& b, const F& f) {
 }
 
 // float computations use the vectorisable exp/erf; double keeps the library's.
-__attribute__((always_inline)) inline float exp_of(float x) { return fast_expf(x); }
-inline double exp_of(double x) { return std::exp(x); }
 __attribute__((always_inline)) inline float gelu_erf(float x) { return fast_erff(x); }
 inline double gelu_erf(double x) { return std::erf(x); }
 
@@ -191,7 +190,6 @@ namespace {
 // Contiguous float32 exp / sigmoid / GELU / GELU' as plain loops the compiler vectorises
 // (this file builds with -fno-trapping-math so the selects in fast_math.h if-convert),
 // cloned for AVX-512 and AVX2 and picked at load time.
-#define ANNEAL_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 ANNEAL_SIMD_CLONES void exp_loop(const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = fast_expf(x[i]);
 }
@@ -206,7 +204,6 @@ ANNEAL_SIMD_CLONES void gelu_grad_loop(const float* x, float* y, int64_t n) {
     y[i] = 0.5f * (1.0f + fast_erff(x[i] * 0.70710678118654752f)) +
            x[i] * fast_expf(-0.5f * x[i] * x[i]) * 0.39894228040143267794f;
 }
-#undef ANNEAL_SIMD_CLONES
 
 bool unary_float_simd(UnaryOp op, const Tensor& in, const Tensor& out) {
   if (in.dtype() != DType::Float32 || !in.is_contiguous() || !out.is_contiguous()) return false;

@@ -3,6 +3,7 @@
 // library calls). exp: Cody-Waite range reduction and a degree-6 polynomial, about 1 ulp
 // on [-87, 88], 0 below, +inf above. erf: Abramowitz & Stegun 7.1.26, absolute error
 // below 1.5e-7, the formula PyTorch's vectorised CPU erf uses.
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -45,5 +46,9 @@ __attribute__((always_inline)) inline float fast_erff(float x) {
   const float y = 1.0f - poly * t * fast_expf(-a * a);
   return __builtin_copysignf(y, x);
 }
+
+// exp for the kernels' compute type: the vectorisable one for float, the library's for double.
+__attribute__((always_inline)) inline float exp_of(float x) { return fast_expf(x); }
+inline double exp_of(double x) { return std::exp(x); }
 
 }  // namespace anneal::cpu

@@ -6,16 +6,11 @@
 #include "core/tensor_impl.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/cpu/simd.h"
 
 namespace anneal::cpu {
 namespace {
 
-template <typename F>
-void dispatch_float(DType dt, const char* what, const F& f) {
-  if (dt == DType::Float32) return f(float{});
-  if (dt == DType::Float64) return f(double{});
-  throw TypeError(str("cpu ", what, ": float32 and float64 only, got ", dtype_name(dt)));
-}
 
 void check_same(const char* what, const Tensor& p, std::initializer_list<const Tensor*> ts) {
   ANNEAL_CHECK(p.is_contiguous(), ValueError, "cpu ", what, ": the parameter must be contiguous");
@@ -28,7 +23,6 @@ void check_same(const char* what, const Tensor& p, std::initializer_list<const T
 
 // The per-element loops, written branch-free over a range so they vectorise; cloned
 // for AVX-512 / AVX2 (float is what training uses).
-#define ANNEAL_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 template <typename T>
 ANNEAL_SIMD_CLONES void sgd_momentum_loop(T* w, const T* g, T* b, int64_t n, T lr, T mom, T damp, T wd, bool nesterov,
                                           bool first) {
@@ -56,7 +50,6 @@ ANNEAL_SIMD_CLONES void adam_loop(T* w, const T* g, T* m, T* v, T* mx, int64_t n
     w[i] = w[i] + (mi / (std::sqrt(src) / bc + eps)) * ss;
   }
 }
-#undef ANNEAL_SIMD_CLONES
 
 void CpuBackend::sgd_step(const Tensor& p, const Tensor& g, const Tensor& buf, double lr, double momentum,
                           double dampening, double weight_decay, bool nesterov, bool first_step) {

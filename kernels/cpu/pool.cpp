@@ -4,6 +4,7 @@
 
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/cpu/simd.h"
 
 namespace anneal::cpu {
 namespace {
@@ -48,8 +49,7 @@ void max_pool_plane_fixed(const T* plane, int64_t W, int64_t OH, int64_t OW, int
 // 2x2 windows, stride 2, float32, no NaN in the plane: selects only, so the loop over a
 // row of outputs vectorises (this file builds with -fno-trapping-math); the first of
 // equal maxima wins, as in the general path.
-__attribute__((target_clones("avx512f", "avx2", "default")))
-void max_pool_row_2x2(const float* r0, const float* r1, int64_t OW, int64_t row_base, int64_t W, float* out,
+ANNEAL_SIMD_CLONES void max_pool_row_2x2(const float* r0, const float* r1, int64_t OW, int64_t row_base, int64_t W, float* out,
                       int64_t* idx) {
   for (int64_t ow = 0; ow < OW; ++ow) {
     const float a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];

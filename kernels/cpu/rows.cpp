@@ -8,12 +8,10 @@
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/fast_math.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/cpu/simd.h"
 
 namespace anneal::cpu {
 namespace {
-
-__attribute__((always_inline)) inline float exp_of(float x) { return fast_expf(x); }
-inline double exp_of(double x) { return std::exp(x); }
 
 int64_t rows_grain(int64_t n) { return std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(n, 1)); }
 
@@ -23,7 +21,6 @@ void check_rows(const char* what, std::initializer_list<const Tensor*> ts) {
 }
 
 // Row pieces as loops the compiler vectorises (cloned per instruction set for float).
-#define ANNEAL_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 ANNEAL_SIMD_CLONES float row_max(const float* x, int64_t n) {
   float m = -INFINITY;
 #pragma omp simd reduction(max : m)
@@ -46,7 +43,6 @@ ANNEAL_SIMD_CLONES float row_exp_sum_only(const float* x, int64_t n, float shift
   for (int64_t i = 0; i < n; ++i) s += fast_expf(x[i] - shift);
   return s;
 }
-#undef ANNEAL_SIMD_CLONES
 double row_max(const double* x, int64_t n) {
   double m = -INFINITY;
   for (int64_t i = 0; i < n; ++i) m = x[i] > m ? x[i] : m;
@@ -202,12 +198,6 @@ void layer_norm_rows_backward_t(const Tensor& gt, const Tensor& xt, const Tensor
   }
 }
 
-template <typename F>
-void dispatch_float(DType dt, const char* what, const F& f) {
-  if (dt == DType::Float32) return f(float{});
-  if (dt == DType::Float64) return f(double{});
-  throw TypeError(str("cpu ", what, ": float32 and float64 only, got ", dtype_name(dt)));
-}
 
 }  // namespace
 

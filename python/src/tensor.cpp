@@ -8,25 +8,23 @@ namespace {
 
 using GilRelease = py::call_guard<py::gil_scoped_release>;
 
-// Python-style binary operator: the other side may be a Tensor or a number.
+// Python-style binary operator: the other side may be a Tensor or a number (anything
+// else: NotImplemented, so Python tries the reflected operator); reflected swaps sides.
 template <typename F>
-auto binary(F f, const char* name) {
-  return [f, name](const Tensor& a, py::object b) -> py::object {
+auto binary(F f, const char* name, bool reflected = false) {
+  return [f, name, reflected](const Tensor& a, py::object b) -> py::object {
     if (!py::isinstance<Tensor>(b) && !is_scalar(b)) return py::reinterpret_borrow<py::object>(Py_NotImplemented);
-    Tensor other = as_tensor(b, a, name);
-    py::gil_scoped_release release;
-    Tensor r = f(a, other);
-    py::gil_scoped_acquire acquire;
+    Tensor other = as_tensor(b, a, name), r;
+    {
+      py::gil_scoped_release release;
+      r = reflected ? f(other, a) : f(a, other);
+    }
     return py::cast(r);
   };
 }
 template <typename F>
 auto rbinary(F f, const char* name) {
-  return [f, name](const Tensor& a, py::object b) -> py::object {
-    if (!py::isinstance<Tensor>(b) && !is_scalar(b)) return py::reinterpret_borrow<py::object>(Py_NotImplemented);
-    Tensor other = as_tensor(b, a, name);
-    return py::cast(f(other, a));
-  };
+  return binary(f, name, true);
 }
 
 // t[...]: ints select (dim dropped), slices are views, None adds a dim, Ellipsis skips,
