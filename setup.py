@@ -35,6 +35,7 @@ setup(
     description="anneal: a deep-learning training framework in C++ with a Python package over the same core",
     packages=["anneal", "anneal.nn"],
     package_dir={"": "python"},
+    package_data={"anneal": ["py.typed", "_C/*.pyi"]},
     ext_modules=[Extension("anneal._C", sources=[])],
     cmdclass={"build_ext": CMakeBuild},
     python_requires=">=3.8",

@@ -18,6 +18,14 @@ int cuda_device_count() {
 
 bool cuda_is_available() { return cuda_device_count() > 0; }
 
+bool cuda_is_built() {
+#ifdef ANNEAL_WITH_CUDA
+  return true;
+#else
+  return false;
+#endif
+}
+
 static void check_cuda_device(Device d) {
 #ifdef ANNEAL_WITH_CUDA
   int n = cuda::device_count();
@@ -36,6 +44,14 @@ Backend& backend_for(Device d) {
   return cuda::backend(d.index);
 #else
   throw DeviceError("unreachable");
+#endif
+}
+
+void cuda_synchronize(int device) {
+  Device d(DeviceType::CUDA, device < 0 ? 0 : device);
+  check_cuda_device(d);
+#ifdef ANNEAL_WITH_CUDA
+  cuda::synchronize(device);
 #endif
 }
 

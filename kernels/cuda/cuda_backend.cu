@@ -215,6 +215,11 @@ int device_count() {
   return n;
 }
 
+void synchronize(int index) {
+  if (index >= 0) ANNEAL_CUDA_CHECK(cudaSetDevice(index), "synchronize");
+  ANNEAL_CUDA_CHECK(cudaDeviceSynchronize(), "synchronize");
+}
+
 Backend& backend(int index) {
   static std::mutex mu;
   static std::map<int, std::unique_ptr<CudaBackend>> backends;

@@ -9,5 +9,6 @@ namespace anneal::cuda {
 int device_count();  // 0 when the driver, runtime or device is missing: never throws
 Backend& backend(int device_index);
 Allocator* allocator(int device_index);
+void synchronize(int device_index);  // -1: the current device
 
 }  // namespace anneal::cuda

@@ -4,9 +4,9 @@ import functools
 import sys
 
 from anneal._C import *  # noqa: F401,F403  (Tensor, dtypes, factories, math)
-from anneal._C import Tensor, autograd, data, functional, optim, train  # noqa: F401
+from anneal._C import Tensor, autograd, cuda, data, functional, optim, train  # noqa: F401
 from anneal._C import _set_grad_enabled, is_grad_enabled
-from anneal import nn  # noqa: F401
+import anneal.nn as nn  # noqa: E402  (the package python/anneal/nn; `from anneal import nn` would find _C.nn)
 
 __version__ = "0.1.0"
 
@@ -21,7 +21,8 @@ def _as_method(fn):
 # Functions that are also Tensor methods (x.sum(1), x.exp(), ...), one implementation each.
 for _name in ("sum", "mean", "var", "amax", "max", "argmax", "softmax", "log_softmax", "pow", "clamp", "exp", "log",
               "sqrt", "rsqrt", "abs", "neg", "sin", "cos", "tanh", "sigmoid", "relu", "square", "log1p", "expm1",
-              "floor", "ceil", "sign", "erf", "isnan", "logical_not", "matmul", "maximum", "minimum"):
+              "floor", "ceil", "sign", "erf", "isnan", "logical_not", "matmul", "maximum", "minimum", "min", "argmin", "all",
+              "any", "round", "reciprocal", "atan2", "lerp", "masked_fill", "unflatten", "logical_and", "logical_or"):
     setattr(Tensor, _name, _as_method(globals()[_name]))
 del _name
 
@@ -60,7 +61,7 @@ autograd.no_grad = no_grad
 autograd.enable_grad = enable_grad
 
 # The extension's submodules importable by name (import anneal.optim, anneal.nn.functional).
-for _name, _mod in (("functional", functional), ("autograd", autograd), ("optim", optim), ("data", data), ("train", train),
-                    ("nn.functional", functional)):
+for _name, _mod in (("functional", functional), ("autograd", autograd), ("cuda", cuda), ("optim", optim), ("data", data),
+                    ("train", train), ("nn.functional", functional)):
     sys.modules[f"{__name__}.{_name}"] = _mod
 del _name, _mod

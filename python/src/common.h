@@ -34,5 +34,6 @@ void bind_nn(py::module_& m);
 void bind_dlpack(py::module_& m);
 void bind_data(py::module_& m);
 void bind_train(py::module_& m);
+void bind_cuda(py::module_& m);
 
 }  // namespace anneal::python

@@ -168,6 +168,39 @@ void bind_functions(py::module_& m) {
   m.def("allclose", [](const Tensor& a, const Tensor& b, double rtol, double atol) { return allclose(a, b, rtol, atol); },
         py::arg("input"), py::arg("other"), py::arg("rtol") = 1e-5, py::arg("atol") = 1e-8);
   m.def("equal", &equal);
+  m.def("min", [](const Tensor& x, std::optional<int64_t> dim, bool keepdim) -> py::object {
+    if (!dim) return py::cast(min(x));
+    Tensor v = amin(x, {*dim}, keepdim), i = argmin(x, *dim, keepdim);
+    return py::make_tuple(v, i);
+  }, py::arg("input"), py::arg("dim") = py::none(), py::arg("keepdim") = false);
+  m.def("argmin", [](const Tensor& x, std::optional<int64_t> dim, bool keepdim) { return argmin(x, dim, keepdim); },
+        py::arg("input"), py::arg("dim") = py::none(), py::arg("keepdim") = false);
+  m.def("all", [](const Tensor& x, py::object dim, bool keepdim) { return all(x, dims_of(dim), keepdim); },
+        py::arg("input"), py::arg("dim") = py::none(), py::arg("keepdim") = false);
+  m.def("any", [](const Tensor& x, py::object dim, bool keepdim) { return any(x, dims_of(dim), keepdim); },
+        py::arg("input"), py::arg("dim") = py::none(), py::arg("keepdim") = false);
+  m.def("round", &round, GilRelease());
+  m.def("reciprocal", &reciprocal, GilRelease());
+  m.def("atan2", [](const Tensor& a, const Tensor& b) { return atan2(a, b); }, GilRelease());
+  m.def("logical_and", [](const Tensor& a, const Tensor& b) { return logical_and(a, b); }, GilRelease());
+  m.def("logical_or", [](const Tensor& a, const Tensor& b) { return logical_or(a, b); }, GilRelease());
+  m.def("lerp", [](const Tensor& a, const Tensor& b, py::object w) {
+    if (py::isinstance<Tensor>(w)) return lerp(a, b, w.cast<Tensor>());
+    return lerp(a, b, to_scalar(w, "lerp"));
+  }, py::arg("input"), py::arg("end"), py::arg("weight"));
+  m.def("masked_fill", [](const Tensor& x, const Tensor& mask, py::object v) {
+    return masked_fill(x, mask, to_scalar(v, "masked_fill"));
+  }, py::arg("input"), py::arg("mask"), py::arg("value"));
+  m.def("unflatten", [](const Tensor& x, int64_t dim, py::object sizes) {
+    return unflatten(x, dim, to_int_list(sizes, "sizes"));
+  }, py::arg("input"), py::arg("dim"), py::arg("sizes"));
+  m.def("full_like", [](const Tensor& t, py::object v) { return full_like(t, to_scalar(v, "full_like")); },
+        py::arg("input"), py::arg("fill_value"));
+  m.def("rand_like", [](const Tensor& t) { return rand_like(t); });
+  m.def("linspace", [](double start, double end, int64_t steps, std::optional<DType> dtype, std::string device) {
+    return linspace(start, end, steps, opts(dtype, device));
+  }, py::arg("start"), py::arg("end"), py::arg("steps"), py::kw_only(), py::arg("dtype") = py::none(),
+     py::arg("device") = "cpu");
 
   // ---- nn.functional ----
   py::module_ F = m.def_submodule("functional", "anneal.nn.functional");
@@ -208,6 +241,25 @@ void bind_functions(py::module_& m) {
   F.def("max_pool2d", [](const Tensor& x, int64_t k, std::optional<int64_t> stride, int64_t padding) {
     return max_pool2d(x, k, stride.value_or(k), padding);
   }, py::arg("input"), py::arg("kernel_size"), py::arg("stride") = py::none(), py::arg("padding") = 0, GilRelease());
+  F.def("max_pool2d_with_indices", [](const Tensor& x, int64_t k, std::optional<int64_t> stride, int64_t padding,
+                                      int64_t dilation) {
+    auto [v, i] = max_pool2d_with_indices(x, k, stride.value_or(k), padding, dilation);
+    return py::make_tuple(v, i);
+  }, py::arg("input"), py::arg("kernel_size"), py::arg("stride") = py::none(), py::arg("padding") = 0,
+     py::arg("dilation") = 1);
+  F.def("unfold", [](const Tensor& x, py::object kernel, int64_t dilation, int64_t padding, int64_t stride) {
+    IntList k = to_int_list(kernel, "kernel_size");
+    ANNEAL_CHECK(k.size() == 1 || k.size() == 2, ValueError, "unfold: kernel_size must be an int or a pair, got ",
+                 k.size(), " values");
+    py::gil_scoped_release release;
+    return unfold(x, k[0], k.size() > 1 ? k[1] : k[0], Conv2dOptions::square(stride, padding, dilation));
+  }, py::arg("input"), py::arg("kernel_size"), py::arg("dilation") = 1, py::arg("padding") = 0, py::arg("stride") = 1);
+  F.def("batch_norm", [](const Tensor& x, std::optional<Tensor> mean, std::optional<Tensor> var, std::optional<Tensor> w,
+                         std::optional<Tensor> b, bool training, double momentum, double eps) {
+    py::gil_scoped_release release;
+    return batch_norm(x, opt_tensor(mean), opt_tensor(var), opt_tensor(w), opt_tensor(b), training, momentum, eps);
+  }, py::arg("input"), py::arg("running_mean"), py::arg("running_var"), py::arg("weight") = py::none(),
+     py::arg("bias") = py::none(), py::arg("training") = false, py::arg("momentum") = 0.1, py::arg("eps") = 1e-5);
   F.def("avg_pool2d", [](const Tensor& x, int64_t k, std::optional<int64_t> stride, int64_t padding) {
     return avg_pool2d(x, k, stride.value_or(k), padding);
   }, py::arg("input"), py::arg("kernel_size"), py::arg("stride") = py::none(), py::arg("padding") = 0, GilRelease());

@@ -94,3 +94,15 @@ def test_gpt_and_zoo_by_name():
     assert out.shape == (8,)
     with pytest.raises(ValueError, match="unknown model"):
         nn.make_model("vgg")
+
+
+def test_plain_import_gives_the_python_nn_package():
+    """`import anneal` alone exposes anneal.nn.Module/Parameter (the Python package, not
+    the extension's nn submodule it shadows)."""
+    import os
+    import subprocess
+    import sys
+    code = ("import anneal; assert anneal.nn.Module is not anneal._C.nn.Module; "
+            "p = anneal.nn.Parameter(anneal.zeros(2)); assert p.requires_grad")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)

@@ -210,3 +210,86 @@ def test_more_functional():
     check(lambda g, w, b: AF.group_norm(g, 3, w, b), lambda g, w, b: TF.group_norm(g, 3, w, b), g, make((6,)), make((6,)))
     check(lambda g: AF.adaptive_avg_pool2d(g, 1), lambda g: TF.adaptive_avg_pool2d(g, 1), g)
     assert AF.one_hot(anneal.tensor([0, 2]), 3).tolist() == [[1, 0, 0], [0, 0, 1]]
+
+
+def test_elementwise_extras():
+    a, b = make((3, 4)), make((3, 4), "pos")
+    check(anneal.atan2, torch.atan2, a, b)
+    check(anneal.reciprocal, torch.reciprocal, b)
+    check(lambda a, b: anneal.lerp(a, b, 0.3), lambda a, b: torch.lerp(a, b, 0.3), a, b)
+    check(lambda a, b, w: anneal.lerp(a, b, w), lambda a, b, w: torch.lerp(a, b, w), a, b, make((4,), "unit"))
+    mask = rng.uniform(size=(3, 1)) > 0.5
+    check(lambda a, m: anneal.masked_fill(a, m, -2.5), lambda a, m: a.masked_fill(m, -2.5), a, mask)
+    check(lambda a: a.round(), lambda a: a.round(), a * 3, grad=False)
+    p, q = rng.uniform(size=(5,)) > 0.5, rng.uniform(size=(2, 5)) > 0.5
+    assert anneal.logical_and(anneal.tensor(p), anneal.tensor(q)).tolist() == np.logical_and(p, q).tolist()
+    assert anneal.logical_or(anneal.tensor(p), anneal.tensor(q)).tolist() == np.logical_or(p, q).tolist()
+
+
+def test_min_argmin_all_any():
+    a = make((3, 5))
+    check(anneal.min, torch.min, a)
+    va, ia = anneal.min(anneal.tensor(a), 1)
+    vt, it = torch.min(torch.tensor(a), 1)
+    np.testing.assert_array_equal(va.numpy(), vt.numpy())
+    np.testing.assert_array_equal(ia.numpy(), it.numpy())
+    np.testing.assert_array_equal(anneal.argmin(anneal.tensor(a), 0, True).numpy(), torch.argmin(torch.tensor(a), 0, True))
+    m = a > 0
+    for dim in (None, 0, 1):
+        got_all = anneal.all(anneal.tensor(m)) if dim is None else anneal.all(anneal.tensor(m), dim)
+        got_any = anneal.any(anneal.tensor(m)) if dim is None else anneal.any(anneal.tensor(m), dim)
+        want_all = torch.all(torch.tensor(m)) if dim is None else torch.all(torch.tensor(m), dim)
+        want_any = torch.any(torch.tensor(m)) if dim is None else torch.any(torch.tensor(m), dim)
+        assert got_all.tolist() == want_all.tolist() and got_any.tolist() == want_any.tolist()
+
+
+def test_factories_and_shape_extras():
+    np.testing.assert_allclose(anneal.linspace(-1, 2, 7).numpy(), torch.linspace(-1, 2, 7).numpy(), rtol=1e-6)
+    assert anneal.linspace(0, 1, 5, dtype=anneal.float64).dtype == anneal.float64
+    x = anneal.zeros(2, 3)
+    assert anneal.full_like(x, 7.0).tolist() == [[7.0] * 3] * 2
+    r = anneal.rand_like(x).numpy()
+    assert r.shape == (2, 3) and ((r >= 0) & (r < 1)).all()
+    check(lambda a: anneal.unflatten(a, 1, (2, 3)), lambda a: a.unflatten(1, (2, 3)), make((4, 6)))
+
+
+@pytest.mark.parametrize("kernel,dilation,padding,stride", [(3, 1, 0, 1), ((2, 3), 1, 1, 2), (2, 2, 1, 1)])
+def test_unfold(kernel, dilation, padding, stride):
+    x = make((2, 3, 7, 6))
+    check(lambda x: AF.unfold(x, kernel, dilation, padding, stride),
+          lambda x: TF.unfold(x, kernel, dilation=dilation, padding=padding, stride=stride), x)
+
+
+def test_max_pool2d_with_indices():
+    x = make((2, 3, 7, 6))
+    va, ia = AF.max_pool2d_with_indices(anneal.tensor(x), 3, 2, 1)
+    vt, it = TF.max_pool2d(torch.tensor(x), 3, 2, 1, return_indices=True)
+    np.testing.assert_array_equal(va.numpy(), vt.numpy())
+    np.testing.assert_array_equal(ia.numpy(), it.numpy())
+    check(lambda x: AF.max_pool2d_with_indices(x, 2)[0], lambda x: TF.max_pool2d(x, 2), x)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_functional(training):
+    x, w, b = make((6, 4, 3, 3)), make((4,)), make((4,))
+    mean_a, var_a = anneal.tensor(make((4,))), anneal.tensor(make((4,), "pos"))
+    mean_t, var_t = torch.tensor(mean_a.numpy().copy()), torch.tensor(var_a.numpy().copy())
+    check(lambda x, w, b: AF.batch_norm(x, mean_a, var_a, w, b, training, 0.2, 1e-4),
+          lambda x, w, b: TF.batch_norm(x, mean_t, var_t, w, b, training, 0.2, 1e-4), x, w, b)
+    np.testing.assert_allclose(mean_a.numpy(), mean_t.numpy(), rtol=1e-7)
+    np.testing.assert_allclose(var_a.numpy(), var_t.numpy(), rtol=1e-7)
+    check(lambda x: AF.batch_norm(x, None, None, training=True), lambda x: TF.batch_norm(x, None, None, training=True),
+          x)
+
+
+def test_sdpa_masks():
+    q, k, v = make((2, 3, 4)), make((2, 5, 4)), make((2, 5, 6))
+    bool_mask = rng.uniform(size=(3, 5)) > 0.3
+    bool_mask[:, 0] = True  # every row keeps one position
+    check(lambda q, k, v, m: AF.scaled_dot_product_attention(q, k, v, m),
+          lambda q, k, v, m: TF.scaled_dot_product_attention(q, k, v, m) if hasattr(TF, "scaled_dot_product_attention")
+          else torch.softmax((q @ k.transpose(-1, -2) / 2.0).masked_fill(~m, float("-inf")), -1) @ v,
+          q, k, v, bool_mask)
+    add_mask = make((3, 5))
+    check(lambda q, k, v, m: AF.scaled_dot_product_attention(q, k, v, m),
+          lambda q, k, v, m: torch.softmax(q @ k.transpose(-1, -2) / 2.0 + m, -1) @ v, q, k, v, add_mask)

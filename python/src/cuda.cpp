@@ -1,0 +1,41 @@
+// anneal.cuda: device discovery, synchronisation and the caching allocator's numbers.
+// Present in every build; without the CUDA backend (or a GPU) is_available() is False
+// and the per-device calls raise a RuntimeError that says why.
+#include "common.h"
+
+namespace anneal::python {
+
+namespace {
+
+Allocator* cuda_allocator(int device) { return allocator_for(Device(DeviceType::CUDA, device)); }
+
+}  // namespace
+
+void bind_cuda(py::module_& m) {
+  py::module_ c = m.def_submodule("cuda", "anneal.cuda");
+  c.def("is_available", &cuda_is_available, "True when a CUDA device can run anneal's kernels");
+  c.def("is_built", &cuda_is_built, "True when anneal was compiled with its CUDA backend");
+  c.def("device_count", &cuda_device_count);
+  c.def("synchronize", [](int device) { cuda_synchronize(device); }, py::arg("device") = -1,
+        py::call_guard<py::gil_scoped_release>());
+  c.def("memory_allocated", [](int d) { return cuda_allocator(d)->stats().allocated_bytes; }, py::arg("device") = 0);
+  c.def("max_memory_allocated", [](int d) { return cuda_allocator(d)->stats().peak_allocated_bytes; },
+        py::arg("device") = 0);
+  c.def("memory_reserved", [](int d) { return cuda_allocator(d)->stats().reserved_bytes; }, py::arg("device") = 0);
+  c.def("reset_peak_memory_stats", [](int d) { cuda_allocator(d)->reset_peak_stats(); }, py::arg("device") = 0);
+  c.def("empty_cache", [] {
+    for (int d = 0; d < cuda_device_count(); ++d) cuda_allocator(d)->empty_cache();
+  });
+  c.def("memory_stats", [](int d) {
+    MemoryStats s = cuda_allocator(d)->stats();
+    py::dict out;
+    out["allocated_bytes"] = s.allocated_bytes;
+    out["peak_allocated_bytes"] = s.peak_allocated_bytes;
+    out["reserved_bytes"] = s.reserved_bytes;
+    out["num_system_allocs"] = s.num_system_allocs;
+    out["num_cache_hits"] = s.num_cache_hits;
+    return out;
+  }, py::arg("device") = 0);
+}
+
+}  // namespace anneal::python

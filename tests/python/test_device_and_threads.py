@@ -1,0 +1,92 @@
+"""anneal.cuda's device functions (in every build) and the GIL released around real work."""
+import sys
+import threading
+import time
+
+import pytest
+
+import anneal
+
+
+def test_cuda_functions_report_the_build():
+    n = anneal.cuda.device_count()
+    assert isinstance(n, int) and n >= 0
+    assert anneal.cuda.is_available() == (n > 0)
+    if not anneal.cuda.is_built():
+        assert n == 0
+    if n == 0:
+        # per-device calls say why they cannot run, as Python errors, not crashes
+        with pytest.raises(RuntimeError, match="CUDA|cuda"):
+            anneal.cuda.memory_allocated(0)
+        with pytest.raises(RuntimeError, match="CUDA|cuda"):
+            anneal.cuda.synchronize()
+        with pytest.raises(RuntimeError, match="cuda"):
+            anneal.zeros(2, device="cuda")
+        anneal.cuda.empty_cache()  # nothing to free: a no-op
+    else:
+        before = anneal.cuda.memory_allocated(0)
+        x = anneal.zeros(1024, 1024, device="cuda")
+        anneal.cuda.synchronize()
+        assert anneal.cuda.memory_allocated(0) >= before + 4 * 1024 * 1024
+        assert anneal.cuda.memory_stats(0)["peak_allocated_bytes"] >= anneal.cuda.memory_allocated(0)
+        del x
+        assert anneal.cuda.memory_allocated(0) == before
+
+
+def share_of_time_python_ran_beside(fn):
+    """Runs fn in a second thread; returns the share of fn's wall time during which this
+    thread kept executing Python (it cannot while fn holds the GIL)."""
+    st = {"in": False, "done": False}
+
+    def work():
+        st["in"] = True
+        st["t0"] = time.perf_counter()
+        fn()
+        st["t1"] = time.perf_counter()
+        st["done"] = True
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(0.0005)
+    try:
+        t = threading.Thread(target=work)
+        t.start()
+        while not st["in"]:
+            pass
+        stamps = []
+        while not st["done"]:
+            stamps.append(time.perf_counter())
+        t.join()
+    finally:
+        sys.setswitchinterval(old)
+    inside = [s for s in stamps if st["t0"] < s < st["t1"]]
+    covered = sum(b - a for a, b in zip(inside, inside[1:]) if b - a < 1e-4)
+    return covered / (st["t1"] - st["t0"])
+
+
+@pytest.fixture
+def one_thread():
+    n = anneal.get_num_threads()
+    anneal.set_num_threads(1)  # the op on one core, this thread on the other
+    yield
+    anneal.set_num_threads(n)
+
+
+def test_the_probe_sees_a_call_that_holds_the_gil():
+    assert share_of_time_python_ran_beside(lambda: sum(range(3_000_000))) < 0.3
+
+
+@pytest.mark.parametrize("op", ["matmul", "conv2d", "backward", "optimizer_step"])
+def test_python_threads_run_while_ops_work(op, one_thread):
+    a = anneal.randn(900, 900)
+    x, w = anneal.randn(16, 16, 28, 28), anneal.randn(32, 16, 3, 3)
+    p = anneal.randn(4_000_000, requires_grad=True)
+    opt = anneal.optim.Adam([p])
+    fns = {
+        "matmul": lambda: anneal.matmul(a, a),
+        "conv2d": lambda: anneal.functional.conv2d(x, w, padding=1),
+        "backward": lambda: (anneal.matmul(a.requires_grad_(), a) ** 2).sum().backward(),
+        "optimizer_step": lambda: [opt.step() for _ in range(3)],
+    }
+    p.grad = anneal.ones(4_000_000)
+    fns[op]()  # warm-up
+    assert share_of_time_python_ran_beside(fns[op]) > 0.6
