@@ -72,21 +72,28 @@ def one_thread():
 
 
 def test_the_probe_sees_a_call_that_holds_the_gil():
-    assert share_of_time_python_ran_beside(lambda: sum(range(3_000_000))) < 0.3
+    assert share_of_time_python_ran_beside(lambda: sum(range(12_000_000))) < 0.15
 
 
 @pytest.mark.parametrize("op", ["matmul", "conv2d", "backward", "optimizer_step"])
 def test_python_threads_run_while_ops_work(op, one_thread):
     a = anneal.randn(900, 900)
-    x, w = anneal.randn(16, 16, 28, 28), anneal.randn(32, 16, 3, 3)
+    x, w = anneal.randn(64, 16, 28, 28), anneal.randn(32, 16, 3, 3)
     p = anneal.randn(4_000_000, requires_grad=True)
+    p.grad = anneal.ones(4_000_000)
     opt = anneal.optim.Adam([p])
     fns = {
         "matmul": lambda: anneal.matmul(a, a),
         "conv2d": lambda: anneal.functional.conv2d(x, w, padding=1),
         "backward": lambda: (anneal.matmul(a.requires_grad_(), a) ** 2).sum().backward(),
-        "optimizer_step": lambda: [opt.step() for _ in range(3)],
+        "optimizer_step": lambda: opt.step(),
     }
-    p.grad = anneal.ones(4_000_000)
+
+    def repeated():  # tens of milliseconds in a few calls
+        for _ in range(4):
+            fns[op]()
+
     fns[op]()  # warm-up
-    assert share_of_time_python_ran_beside(fns[op]) > 0.6
+    # Released: this thread runs through most of the op (about half of it when other
+    # processes compete for the 2 cores); held: only at the few call boundaries.
+    assert share_of_time_python_ran_beside(repeated) > 0.25
