@@ -11,6 +11,7 @@
 #include <array>
 #include <utility>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "kernels/cpu/parallel.h"
@@ -162,6 +163,9 @@ bool sgemm(int64_t M, int64_t N, int64_t K, const float* a, int64_t rsa, int64_t
     for (int64_t i = 0; i < M; ++i) std::memset(c + i * ldc, 0, size_t(N) * sizeof(float));
     return true;
   }
+  // Products of a few thousand multiply-adds finish before a thread team would wake.
+  std::optional<SerialScope> serial;
+  if (M * N * K < (int64_t(1) << 16)) serial.emplace();
   const int64_t MR = isa->mr, NR = isa->nr;
   const int64_t MC = MR * 12;  // an A block of MC x KC stays in L2
   const int64_t nslivers = (N + NR - 1) / NR;

@@ -12,6 +12,21 @@ int get_num_threads();
 namespace cpu {
 
 bool in_parallel_region();
+
+// Inside this scope the calling thread's parallel_for calls run inline: for work too
+// small to repay waking the thread team (a few microseconds).
+class SerialScope {
+ public:
+  SerialScope() : prev_(serial_) { serial_ = true; }
+  ~SerialScope() { serial_ = prev_; }
+  SerialScope(const SerialScope&) = delete;
+  SerialScope& operator=(const SerialScope&) = delete;
+  static bool active() { return serial_; }
+
+ private:
+  static inline thread_local bool serial_ = false;
+  bool prev_;
+};
 void parallel_for_impl(int64_t nchunks, void (*fn)(void*, int64_t), void* ctx);
 
 // Calls f(begin, end) over [0, n) in chunks of about `grain` elements; runs inline when
@@ -21,7 +36,7 @@ void parallel_for(int64_t n, int64_t grain, const F& f) {
   if (n <= 0) return;
   if (grain < 1) grain = 1;
   int64_t nchunks = (n + grain - 1) / grain;
-  if (nchunks == 1 || get_num_threads() == 1 || in_parallel_region()) {
+  if (nchunks == 1 || SerialScope::active() || get_num_threads() == 1 || in_parallel_region()) {
     f(int64_t(0), n);
     return;
   }
