@@ -117,13 +117,47 @@ const Isa* detect() {
   return nullptr;
 }
 
+// 16 rows of 16 floats (row j at src + j * ld) stored transposed: dst + p * dst_ld holds
+// element p of every row. Four unpack/shuffle stages in registers.
+__attribute__((target("avx512f"))) void transpose16x16(const float* src, int64_t ld, float* dst, int64_t dst_ld) {
+  __m512 r[16], t[16];
+  for (int j = 0; j < 16; ++j) r[j] = _mm512_loadu_ps(src + j * ld);
+  for (int j = 0; j < 16; j += 2) {  // per 128-bit lane: pairs of rows interleaved
+    t[j] = _mm512_unpacklo_ps(r[j], r[j + 1]);
+    t[j + 1] = _mm512_unpackhi_ps(r[j], r[j + 1]);
+  }
+  for (int j = 0; j < 16; j += 4) {  // lane k of r[j + c]: rows j..j+3 of column 4k + c
+    const __m512d a0 = _mm512_castps_pd(t[j]), a1 = _mm512_castps_pd(t[j + 1]);
+    const __m512d a2 = _mm512_castps_pd(t[j + 2]), a3 = _mm512_castps_pd(t[j + 3]);
+    r[j] = _mm512_castpd_ps(_mm512_unpacklo_pd(a0, a2));
+    r[j + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a0, a2));
+    r[j + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(a1, a3));
+    r[j + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(a1, a3));
+  }
+  for (int c = 0; c < 4; ++c) {  // t[c]: columns c, 8+c; t[4+c]: columns 4+c, 12+c (rows 0-7, 8-15 below)
+    t[c] = _mm512_shuffle_f32x4(r[c], r[4 + c], 0x88);
+    t[4 + c] = _mm512_shuffle_f32x4(r[c], r[4 + c], 0xdd);
+    t[8 + c] = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0x88);
+    t[12 + c] = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0xdd);
+  }
+  for (int c = 0; c < 8; ++c) {  // whole columns c and 8 + c
+    _mm512_storeu_ps(dst + c * dst_ld, _mm512_shuffle_f32x4(t[c], t[8 + c], 0x88));
+    _mm512_storeu_ps(dst + (8 + c) * dst_ld, _mm512_shuffle_f32x4(t[c], t[8 + c], 0xdd));
+  }
+}
+
 // Bpack: for each NR-wide sliver of columns [j0, j0+NR), kc rows of NR floats (zero padded).
 void pack_b(const float* b, int64_t rsb, int64_t csb, int64_t kc, int64_t nc, int64_t nr, float* out, int64_t s0,
             int64_t s1) {
   for (int64_t s = s0; s < s1; ++s) {
     const int64_t j0 = s * nr, w = std::min(nr, nc - j0);
     float* dst = out + s * kc * nr;
-    for (int64_t p = 0; p < kc; ++p, dst += nr) {
+    int64_t p = 0;
+    if (rsb == 1 && nr == 32 && w == 32) {  // B transposed (x . W^T): 16x16 register transposes
+      for (; p + 16 <= kc; p += 16, dst += 16 * nr)
+        for (int64_t jb = 0; jb < 32; jb += 16) transpose16x16(b + (j0 + jb) * csb + p, csb, dst + jb, nr);
+    }
+    for (; p < kc; ++p, dst += nr) {
       const float* src = b + p * rsb + j0 * csb;
       if (csb == 1) {
         std::memcpy(dst, src, size_t(w) * sizeof(float));
@@ -195,8 +229,10 @@ bool sgemm(int64_t M, int64_t N, int64_t K, const float* a, int64_t rsa, int64_t
       for (int64_t t = t0; t < t1; ++t) {
         int64_t r0 = 0, r1 = M, s_begin = 0, s_end = nslivers;
         if (split_rows) {
-          r0 = std::min(M, (row_slivers * t / T) * MR);
-          r1 = std::min(M, (row_slivers * (t + 1) / T) * MR);
+          // equal row counts (a short sliver at each share's end) beat whole slivers:
+          // 128 rows of 14-row slivers would split 70/58
+          r0 = M * t / T;
+          r1 = M * (t + 1) / T;
         } else {
           s_begin = nslivers * t / T;
           s_end = nslivers * (t + 1) / T;
