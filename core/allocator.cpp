@@ -1,13 +1,76 @@
 #include "core/allocator.h"
 
 #include <cstdlib>
-#include <map>
-#include <mutex>
-#include <vector>
 
 #include "core/error.h"
 
 namespace anneal {
+
+void* CachingAllocator::allocate(size_t nbytes) {
+  if (nbytes == 0) nbytes = 1;
+  const size_t size = round(nbytes);
+  std::lock_guard<std::mutex> lock(mu_);
+  void* p = nullptr;
+  auto it = free_.find(size);
+  if (it != free_.end() && !it->second.empty()) {
+    p = it->second.back();
+    it->second.pop_back();
+    cached_ -= size;
+    ++stats_.num_cache_hits;
+  } else {
+    p = system_alloc(size);
+    if (!p) {  // give the cache back and try once more before failing
+      release_all_locked();
+      p = system_alloc(size);
+    }
+    if (!p) throw Error(out_of_memory_message(nbytes, stats_));
+    ++stats_.num_system_allocs;
+    stats_.reserved_bytes += int64_t(size);
+  }
+  stats_.allocated_bytes += int64_t(size);
+  if (stats_.allocated_bytes > stats_.peak_allocated_bytes) stats_.peak_allocated_bytes = stats_.allocated_bytes;
+  return p;
+}
+
+void CachingAllocator::deallocate(void* ptr, size_t nbytes) {
+  if (!ptr) return;
+  if (nbytes == 0) nbytes = 1;
+  const size_t size = round(nbytes);
+  std::lock_guard<std::mutex> lock(mu_);
+  stats_.allocated_bytes -= int64_t(size);
+  if (cached_ + size > max_cached_) {
+    system_free(ptr);
+    stats_.reserved_bytes -= int64_t(size);
+    return;
+  }
+  free_[size].push_back(ptr);
+  cached_ += size;
+}
+
+MemoryStats CachingAllocator::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
+}
+
+void CachingAllocator::reset_peak_stats() {
+  std::lock_guard<std::mutex> lock(mu_);
+  stats_.peak_allocated_bytes = stats_.allocated_bytes;
+}
+
+void CachingAllocator::empty_cache() {
+  std::lock_guard<std::mutex> lock(mu_);
+  release_all_locked();
+}
+
+void CachingAllocator::release_all_locked() {
+  for (auto& [size, blocks] : free_) {
+    for (void* p : blocks) system_free(p);
+    stats_.reserved_bytes -= int64_t(size * blocks.size());
+  }
+  free_.clear();
+  cached_ = 0;
+}
+
 namespace {
 
 constexpr size_t kAlignment = 64;
@@ -24,80 +87,19 @@ size_t round_size(size_t n) {
   return (n + step - 1) / step * step;
 }
 
-class CpuCachingAllocator final : public Allocator {
+class CpuCachingAllocator final : public CachingAllocator {
  public:
+  CpuCachingAllocator() : CachingAllocator(kMaxCachedBytes) {}
   ~CpuCachingAllocator() override { empty_cache(); }
-
-  void* allocate(size_t nbytes) override {
-    if (nbytes == 0) nbytes = 1;
-    size_t size = round_size(nbytes);
-    std::lock_guard<std::mutex> lock(mu_);
-    void* p = nullptr;
-    auto it = free_.find(size);
-    if (it != free_.end() && !it->second.empty()) {
-      p = it->second.back();
-      it->second.pop_back();
-      cached_ -= size;
-      ++stats_.num_cache_hits;
-    } else {
-      p = std::aligned_alloc(kAlignment, size);
-      if (!p) {  // give the cache back and try once more before failing
-        release_all_locked();
-        p = std::aligned_alloc(kAlignment, size);
-      }
-      ANNEAL_CHECK(p != nullptr, Error, "CPU allocator: out of memory allocating ", nbytes, " bytes (",
-                   stats_.allocated_bytes, " bytes in use)");
-      ++stats_.num_system_allocs;
-      stats_.reserved_bytes += size;
-    }
-    stats_.allocated_bytes += size;
-    if (stats_.allocated_bytes > stats_.peak_allocated_bytes) stats_.peak_allocated_bytes = stats_.allocated_bytes;
-    return p;
-  }
-
-  void deallocate(void* ptr, size_t nbytes) override {
-    if (!ptr) return;
-    if (nbytes == 0) nbytes = 1;
-    size_t size = round_size(nbytes);
-    std::lock_guard<std::mutex> lock(mu_);
-    stats_.allocated_bytes -= size;
-    if (cached_ + size > kMaxCachedBytes) {
-      std::free(ptr);
-      stats_.reserved_bytes -= size;
-      return;
-    }
-    free_[size].push_back(ptr);
-    cached_ += size;
-  }
-
   Device device() const override { return kCPU; }
-  MemoryStats stats() const override {
-    std::lock_guard<std::mutex> lock(mu_);
-    return stats_;
-  }
-  void reset_peak_stats() override {
-    std::lock_guard<std::mutex> lock(mu_);
-    stats_.peak_allocated_bytes = stats_.allocated_bytes;
-  }
-  void empty_cache() override {
-    std::lock_guard<std::mutex> lock(mu_);
-    release_all_locked();
-  }
 
  private:
-  void release_all_locked() {
-    for (auto& [size, blocks] : free_) {
-      for (void* p : blocks) std::free(p);
-      stats_.reserved_bytes -= int64_t(size * blocks.size());
-    }
-    free_.clear();
-    cached_ = 0;
+  size_t round(size_t nbytes) const override { return round_size(nbytes); }
+  void* system_alloc(size_t size) override { return std::aligned_alloc(kAlignment, size); }
+  void system_free(void* p) override { std::free(p); }
+  std::string out_of_memory_message(size_t nbytes, const MemoryStats& now) const override {
+    return str("CPU allocator: out of memory allocating ", nbytes, " bytes (", now.allocated_bytes, " bytes in use)");
   }
-
-  mutable std::mutex mu_;
-  std::map<size_t, std::vector<void*>> free_;
-  size_t cached_ = 0;
-  MemoryStats stats_;
 };
 
 }  // namespace

@@ -24,6 +24,7 @@ class StorageImpl {
   std::atomic<uint64_t>& version() { return version_; }
   size_t nbytes() const { return nbytes_; }
   Device device() const { return device_; }
+  Allocator* allocator() const { return allocator_; }  // null for borrowed memory
 
  private:
   void* data_;

@@ -108,6 +108,9 @@ class Tensor {
   Tensor to(Device device) const;
   Tensor to(Device device, DType dtype) const;
   Tensor cpu() const { return to(kCPU); }
+  // Page-locked host memory (for fast, asynchronous copies to a GPU); needs CUDA.
+  bool is_pinned() const;
+  Tensor pin_memory() const;
 
   // ---- in-place (ops) ----
   Tensor& fill_(Scalar value);

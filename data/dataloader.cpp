@@ -1,10 +1,13 @@
 #include "data/dataloader.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <mutex>
 #include <numeric>
 
 #include "core/autograd/grad_mode.h"
 #include "core/error.h"
+#include "kernels/backend.h"
 #include "ops/ops.h"
 
 namespace anneal::data {
@@ -44,6 +47,13 @@ void check_options(const DataLoaderOptions& opt) {
   ANNEAL_CHECK(opt.num_workers >= 0, ValueError, "DataLoader: num_workers must be non-negative, got ",
                opt.num_workers);
   ANNEAL_CHECK(opt.prefetch >= 1, ValueError, "DataLoader: prefetch must be at least 1, got ", opt.prefetch);
+  if (opt.pin_memory && !pinned_host_allocator()) {
+    static std::once_flag warned;
+    std::call_once(warned, [] {
+      std::fprintf(stderr, "anneal: DataLoader pin_memory=true but %s; batches stay in ordinary memory\n",
+                   cuda_is_built() ? "no CUDA device is available" : "anneal was built without CUDA");
+    });
+  }
 }
 }  // namespace
 
@@ -152,6 +162,10 @@ Batch DataLoader::make_batch(int64_t b) const {
 
 Batch DataLoader::transformed(Batch batch, int64_t b) const {
   if (opt_.transform) batch = opt_.transform(std::move(batch), opt_.seed * 1000003ull + uint64_t(epoch_) * 65537ull + uint64_t(b));
+  if (opt_.pin_memory && pinned_host_allocator()) {
+    for (Tensor* t : {&batch.data, &batch.target})
+      if (t->defined() && t->device().is_cpu()) *t = t->pin_memory();
+  }
   return batch;
 }
 

@@ -69,6 +69,10 @@ struct DataLoaderOptions {
   std::function<Batch(std::vector<Batch>)> collate;
   // Applied to each batch on the worker (augmentation, normalisation).
   std::function<Batch(Batch, uint64_t batch_seed)> transform;
+  // Each batch's tensors are copied, on the worker, into page-locked host memory, from
+  // which copies to a GPU are asynchronous and faster. Without a CUDA device the loader
+  // says so once on stderr and hands out ordinary memory (as PyTorch does).
+  bool pin_memory = false;
 };
 
 class DataLoader {

@@ -47,6 +47,13 @@ Backend& backend_for(Device d) {
 #endif
 }
 
+Allocator* pinned_host_allocator() {
+#ifdef ANNEAL_WITH_CUDA
+  if (cuda::device_count() > 0) return cuda::pinned_allocator();
+#endif
+  return nullptr;
+}
+
 void cuda_synchronize(int device) {
   Device d(DeviceType::CUDA, device < 0 ? 0 : device);
   check_cuda_device(d);

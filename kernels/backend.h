@@ -130,7 +130,10 @@ inline Backend& backend_of(const Tensor& t) { return backend_for(t.device()); }
 Allocator* allocator_for(Device d);
 bool cuda_is_available();
 int cuda_device_count();
-bool cuda_is_built();  // compiled with the CUDA backend (whether or not a GPU is present)
+bool cuda_is_built();
+// Page-locked host memory, which CUDA copies from and to asynchronously and at full
+// speed; null when no CUDA device is available.
+Allocator* pinned_host_allocator();  // compiled with the CUDA backend (whether or not a GPU is present)
 // Waits for all work queued on a CUDA device (-1: the current one); a DeviceError when
 // there is no such device.
 void cuda_synchronize(int device = -1);

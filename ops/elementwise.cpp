@@ -370,6 +370,25 @@ Tensor to(const Tensor& x, Device device) {
   return out;
 }
 
+bool is_pinned(const Tensor& x) {
+  if (!x.defined() || !x.device().is_cpu()) return false;
+  Allocator* pinned = pinned_host_allocator();
+  return pinned && x.impl()->storage()->allocator() == pinned;
+}
+Tensor pin_memory(const Tensor& x) {
+  check_defined("pin_memory", x);
+  ANNEAL_CHECK(x.device().is_cpu(), ValueError, "pin_memory: only CPU tensors can be pinned, got one on ",
+               x.device().str());
+  if (is_pinned(x)) return x;
+  Allocator* pinned = pinned_host_allocator();
+  ANNEAL_CHECK(pinned, DeviceError, "pin_memory: page-locked host memory needs a CUDA device, and ",
+               cuda_is_built() ? "none is available" : "anneal was built without CUDA support");
+  Tensor out = make_empty(x.sizes(), x.dtype(), pinned);
+  backend_of(x).copy(out, x);
+  record("PinMemoryBackward0", {x}, {out}, [](const TensorList& g) -> TensorList { return {g[0]}; });
+  return out;
+}
+
 bool allclose(const Tensor& a, const Tensor& b, double rtol, double atol, bool equal_nan) {
   NoGradGuard ng;
   Tensor a64 = a.to(DType::Float64), b64 = b.to(DType::Float64);

@@ -80,6 +80,10 @@ Tensor clone(const Tensor& x);
 Tensor contiguous(const Tensor& x);
 Tensor to(const Tensor& x, DType dtype);
 Tensor to(const Tensor& x, Device device);
+// A copy in page-locked host memory (x itself when already pinned); a DeviceError
+// without a CUDA device. is_pinned: whether x lives in such memory.
+Tensor pin_memory(const Tensor& x);
+bool is_pinned(const Tensor& x);
 bool allclose(const Tensor& a, const Tensor& b, double rtol = 1e-5, double atol = 1e-8, bool equal_nan = false);
 bool equal(const Tensor& a, const Tensor& b);  // same shape and exactly the same values
 

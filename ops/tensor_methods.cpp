@@ -38,6 +38,8 @@ Tensor Tensor::as_strided(const IntList& s, const IntList& st, std::optional<int
 }
 Tensor Tensor::contiguous() const { return anneal::contiguous(*this); }
 Tensor Tensor::clone() const { return anneal::clone(*this); }
+bool Tensor::is_pinned() const { return anneal::is_pinned(*this); }
+Tensor Tensor::pin_memory() const { return anneal::pin_memory(*this); }
 Tensor Tensor::to(DType d) const { return anneal::to(*this, d); }
 Tensor Tensor::to(Device d) const { return anneal::to(*this, d); }
 Tensor Tensor::to(Device d, DType t) const { return anneal::to(anneal::to(*this, d), t); }

@@ -117,6 +117,10 @@ const Isa* detect() {
   return nullptr;
 }
 
+// (GCC 12 flags the intrinsics' own _mm512_undefined_* placeholders as uninitialised.)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 // 16 rows of 16 floats (row j at src + j * ld) stored transposed: dst + p * dst_ld holds
 // element p of every row. Four unpack/shuffle stages in registers.
 __attribute__((target("avx512f"))) void transpose16x16(const float* src, int64_t ld, float* dst, int64_t dst_ld) {
@@ -145,6 +149,8 @@ __attribute__((target("avx512f"))) void transpose16x16(const float* src, int64_t
     _mm512_storeu_ps(dst + (8 + c) * dst_ld, _mm512_shuffle_f32x4(t[c], t[8 + c], 0xdd));
   }
 }
+
+#pragma GCC diagnostic pop
 
 // Bpack: for each NR-wide sliver of columns [j0, j0+NR), kc rows of NR floats (zero padded).
 void pack_b(const float* b, int64_t rsb, int64_t csb, int64_t kc, int64_t nc, int64_t nr, float* out, int64_t s0,

@@ -22,72 +22,53 @@ namespace {
       throw ::anneal::Error(::anneal::str(what, ": ", #call, " failed: ", cudaGetErrorString(err__))); \
   } while (0)
 
-class CudaCachingAllocator final : public Allocator {
+size_t round_512(size_t n) { return n < 512 ? 512 : (n + 511) / 512 * 512; }
+
+class CudaCachingAllocator final : public CachingAllocator {
  public:
   explicit CudaCachingAllocator(int device) : device_(device) {}
-  void* allocate(size_t nbytes) override {
-    size_t size = round(nbytes);
-    std::lock_guard<std::mutex> l(mu_);
-    auto& list = free_[size];
-    void* p = nullptr;
-    if (!list.empty()) {
-      p = list.back();
-      list.pop_back();
-      ++stats_.num_cache_hits;
-    } else {
-      ANNEAL_CUDA_CHECK(cudaSetDevice(device_), "CUDA allocator");
-      cudaError_t e = cudaMalloc(&p, size);
-      if (e != cudaSuccess) {  // free the cache and retry once before failing
-        (void)cudaGetLastError();
-        release_locked();
-        e = cudaMalloc(&p, size);
-      }
-      if (e != cudaSuccess) {
-        (void)cudaGetLastError();
-        throw Error(str("CUDA out of memory: tried to allocate ", nbytes, " bytes on cuda:", device_, " (",
-                        stats_.allocated_bytes, " bytes allocated, ", stats_.reserved_bytes, " reserved)"));
-      }
-      ++stats_.num_system_allocs;
-      stats_.reserved_bytes += int64_t(size);
-    }
-    stats_.allocated_bytes += int64_t(size);
-    stats_.peak_allocated_bytes = std::max(stats_.peak_allocated_bytes, stats_.allocated_bytes);
-    return p;
-  }
-  void deallocate(void* p, size_t nbytes) override {
-    if (!p) return;
-    size_t size = round(nbytes);
-    std::lock_guard<std::mutex> l(mu_);
-    stats_.allocated_bytes -= int64_t(size);
-    free_[size].push_back(p);
-  }
   Device device() const override { return Device(DeviceType::CUDA, device_); }
-  MemoryStats stats() const override {
-    std::lock_guard<std::mutex> l(mu_);
-    return stats_;
-  }
-  void reset_peak_stats() override {
-    std::lock_guard<std::mutex> l(mu_);
-    stats_.peak_allocated_bytes = stats_.allocated_bytes;
-  }
-  void empty_cache() override {
-    std::lock_guard<std::mutex> l(mu_);
-    release_locked();
-  }
 
  private:
-  static size_t round(size_t n) { return n < 512 ? 512 : (n + 511) / 512 * 512; }
-  void release_locked() {
-    for (auto& [size, list] : free_) {
-      for (void* p : list) cudaFree(p);
-      stats_.reserved_bytes -= int64_t(size * list.size());
+  size_t round(size_t n) const override { return round_512(n); }
+  void* system_alloc(size_t size) override {
+    ANNEAL_CUDA_CHECK(cudaSetDevice(device_), "CUDA allocator");
+    void* p = nullptr;
+    if (cudaMalloc(&p, size) != cudaSuccess) {
+      (void)cudaGetLastError();  // out of memory is not sticky: clear it, the caller retries
+      return nullptr;
     }
-    free_.clear();
+    return p;
+  }
+  void system_free(void* p) override { cudaFree(p); }
+  std::string out_of_memory_message(size_t nbytes, const MemoryStats& s) const override {
+    return str("CUDA out of memory: tried to allocate ", nbytes, " bytes on cuda:", device_, " (", s.allocated_bytes,
+               " bytes allocated, ", s.reserved_bytes, " reserved, ", s.num_system_allocs, " cudaMalloc calls)");
   }
   int device_;
-  mutable std::mutex mu_;
-  std::map<size_t, std::vector<void*>> free_;
-  MemoryStats stats_;
+};
+
+// Page-locked host blocks are slow to get (cudaHostAlloc maps them for the device), so
+// freed ones are kept by size and reused, as PyTorch's CachingHostAllocator does.
+class PinnedHostAllocator final : public CachingAllocator {
+ public:
+  Device device() const override { return kCPU; }
+
+ private:
+  size_t round(size_t n) const override { return round_512(n); }
+  void* system_alloc(size_t size) override {
+    void* p = nullptr;
+    if (cudaHostAlloc(&p, size, cudaHostAllocDefault) != cudaSuccess) {
+      (void)cudaGetLastError();
+      return nullptr;
+    }
+    return p;
+  }
+  void system_free(void* p) override { cudaFreeHost(p); }
+  std::string out_of_memory_message(size_t nbytes, const MemoryStats& s) const override {
+    return str("pinned host memory: cudaHostAlloc of ", nbytes, " bytes failed (", s.allocated_bytes,
+               " bytes pinned in use, ", s.reserved_bytes, " reserved)");
+  }
 };
 
 template <typename T>
@@ -227,6 +208,11 @@ Backend& backend(int index) {
   auto& b = backends[index];
   if (!b) b = std::make_unique<CudaBackend>(index);
   return *b;
+}
+
+Allocator* pinned_allocator() {
+  static Allocator* a = new PinnedHostAllocator();  // leaked: tensors may outlive main
+  return a;
 }
 
 Allocator* allocator(int index) {

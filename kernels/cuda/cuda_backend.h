@@ -10,5 +10,6 @@ int device_count();  // 0 when the driver, runtime or device is missing: never t
 Backend& backend(int device_index);
 Allocator* allocator(int device_index);
 void synchronize(int device_index);  // -1: the current device
+Allocator* pinned_allocator();       // page-locked host memory (cudaHostAlloc), cached
 
 }  // namespace anneal::cuda

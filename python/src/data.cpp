@@ -114,10 +114,12 @@ void bind_data(py::module_& root) {
 
   py::class_<PyLoader>(m, "DataLoader")
       .def(py::init([](py::object dataset, int64_t batch_size, bool shuffle, bool drop_last, uint64_t seed,
-                       int num_workers, int prefetch, std::shared_ptr<data::Sampler> sampler, py::object collate_fn) {
+                       int num_workers, int prefetch, std::shared_ptr<data::Sampler> sampler, py::object collate_fn,
+                       bool pin_memory) {
         data::DataLoaderOptions o;
         o.batch_size = batch_size, o.shuffle = shuffle, o.drop_last = drop_last, o.seed = seed;
         o.num_workers = num_workers, o.prefetch = prefetch, o.sampler = std::move(sampler);
+        o.pin_memory = pin_memory;
         if (!collate_fn.is_none()) {
           // Called on the worker with the GIL: a list of (data, target) pairs (or tensors)
           // in, a tensor or a (data, target) pair out.
@@ -140,7 +142,7 @@ void bind_data(py::module_& root) {
         return std::make_unique<PyLoader>(dataset, o);
       }), py::arg("dataset"), py::arg("batch_size") = 1, py::arg("shuffle") = false, py::arg("drop_last") = false,
           py::arg("seed") = 0, py::arg("num_workers") = 0, py::arg("prefetch") = 2, py::arg("sampler") = nullptr,
-          py::arg("collate_fn") = py::none())
+          py::arg("collate_fn") = py::none(), py::arg("pin_memory") = false)
       .def("__iter__", &PyLoader::iter, py::return_value_policy::reference_internal)
       .def("__next__", &PyLoader::next)
       .def("__len__", &PyLoader::len)

@@ -133,6 +133,8 @@ void bind_tensor(py::module_& m) {
       .def("detach_", [](Tensor& x) { return x.detach_(); })
       .def("clone", &Tensor::clone, GilRelease())
       .def("contiguous", &Tensor::contiguous, GilRelease())
+      .def("pin_memory", &Tensor::pin_memory, GilRelease())
+      .def("is_pinned", &Tensor::is_pinned)
       .def("item", [](const Tensor& x) -> py::object {
         Scalar s = x.item();
         if (s.kind() == Scalar::Kind::Bool) return py::bool_(s.to_bool());

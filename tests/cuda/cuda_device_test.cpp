@@ -41,6 +41,17 @@ TEST_F(Cuda, MissingKernelsAreClearErrors) {
   EXPECT_THROW(add(d, ones({4})), DeviceError);  // mixing devices
 }
 
+TEST_F(Cuda, PinnedHostMemoryRoundTrip) {
+  Tensor h = arange(4096, TensorOptions(DType::Float32));
+  Tensor p = h.pin_memory();
+  EXPECT_TRUE(p.is_pinned());
+  EXPECT_FALSE(h.is_pinned());
+  Tensor d = p.to(Device("cuda:0"));
+  EXPECT_TRUE(equal(d.cpu(), h));
+  MemoryStats s = pinned_host_allocator()->stats();
+  EXPECT_GE(s.allocated_bytes, 4096 * 4);
+}
+
 TEST_F(Cuda, BadDeviceIndexIsAnError) {
   EXPECT_THROW(zeros({1}, TensorOptions(DType::Float32, Device("cuda:" + std::to_string(cuda_device_count())))),
                DeviceError);

@@ -159,3 +159,43 @@ TEST(DataLoader, BadOptions) {
 }
 
 }  // namespace
+
+// pin_memory: the same batches, in page-locked memory where a CUDA device exists; in
+// ordinary memory (one warning) where none does. Tensor::pin_memory says why it cannot.
+TEST(DataLoader, PinMemoryGivesTheSameBatches) {
+  auto ds = std::make_shared<TensorDataset>(arange(60).reshape({30, 2}).to(DType::Float32), arange(30));
+  auto run = [&](bool pin, int workers) {
+    DataLoader loader(ds, {.batch_size = 7, .shuffle = true, .seed = 4, .num_workers = workers, .pin_memory = pin});
+    loader.start_epoch(0);
+    std::vector<Batch> out;
+    Batch b;
+    while (loader.next(b)) out.push_back(b);
+    return out;
+  };
+  auto plain = run(false, 0);
+  for (int workers : {0, 2}) {
+    auto pinned = run(true, workers);
+    ASSERT_EQ(pinned.size(), plain.size());
+    for (size_t i = 0; i < plain.size(); ++i) {
+      EXPECT_TRUE(equal(pinned[i].data, plain[i].data));
+      EXPECT_TRUE(equal(pinned[i].target, plain[i].target));
+      EXPECT_EQ(pinned[i].data.is_pinned(), cuda_is_available());
+      EXPECT_EQ(pinned[i].target.is_pinned(), cuda_is_available());
+      EXPECT_FALSE(plain[i].data.is_pinned());
+    }
+  }
+  Tensor x = arange(5).to(DType::Float32);
+  if (!cuda_is_available()) {
+    try {
+      (void)x.pin_memory();
+      FAIL() << "pin_memory without a CUDA device should throw";
+    } catch (const DeviceError& e) {
+      EXPECT_NE(std::string(e.what()).find("CUDA"), std::string::npos) << e.what();
+    }
+  } else {
+    Tensor p = x.pin_memory();
+    EXPECT_TRUE(p.is_pinned());
+    EXPECT_TRUE(equal(p, x));
+    EXPECT_EQ(p.pin_memory().data_ptr(), p.data_ptr());  // already pinned: itself
+  }
+}

@@ -82,3 +82,17 @@ def test_python_collate_fn(workers):
 
     loader = data.DataLoader(Squares(6), batch_size=4, num_workers=workers, collate_fn=pad_to_four)
     assert collect(loader) == [[0, 1, 2, 3], [4, 5, -1, -1]]
+
+
+def test_pin_memory_gives_the_same_batches():
+    ds = data.TensorDataset(anneal.arange(40).reshape(20, 2).float(), anneal.arange(20))
+    ref = collect(data.DataLoader(ds, batch_size=6, shuffle=True, seed=2))
+    pinned = list(data.DataLoader(ds, batch_size=6, shuffle=True, seed=2, num_workers=2, pin_memory=True))
+    assert [y.tolist() for _, y in pinned] == ref
+    assert all(x.is_pinned() == anneal.cuda.is_available() for x, _ in pinned)
+    t = anneal.ones(3)
+    if not anneal.cuda.is_available():
+        with pytest.raises(RuntimeError, match="CUDA"):
+            t.pin_memory()
+    else:
+        assert t.pin_memory().is_pinned() and not t.is_pinned()
