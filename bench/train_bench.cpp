@@ -1,10 +1,12 @@
-// Training throughput of the three reference workloads, one JSON line per workload:
-//   train_bench mlp|cnn|char_gpt [steps]
+// Training throughput of the reference workloads, one JSON line per workload:
+//   train_bench mlp|cnn|char_gpt|gpt2 [steps] [--device cuda:0]
 // mlp: 784-512-256-10, SGD 0.1 momentum 0.9, batch 128; cnn: conv3x3 1->32, pool,
 // conv3x3 32->64, pool, fc 3136->128, fc 10, Adam 1e-3, batch 128; char_gpt: GPT with 4
 // layers, d_model 128, 4 heads, context 128, vocabulary 75, AdamW 3e-4, batch 32.
 // Batches are pre-built in memory (data loading is not measured); warm-up steps are
 // excluded; peak RSS is the process's, so run one workload per process (bench/train.sh).
+// gpt2: GPT-2 small (12 layers, d_model 768, 12 heads, context 1024, vocabulary 50257,
+// batch 4, AdamW), for the GPU; its line also reports model TFLOP/s (6·params·tokens/s).
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -31,15 +33,18 @@ struct Workload {
   const char* unit;
 };
 
-Workload make(const std::string& name) {
+// The model is moved to `device` before its optimizer is made, so both live there.
+Workload make(const std::string& name, Device device) {
   Workload w;
   Generator g(1);
   if (name == "mlp" || name == "cnn") {
     if (name == "mlp") {
       w.model = nn::make_model("mlp", {{"sizes", "784,512,256,10"}});
+      w.model->to(device);
       w.opt = std::make_unique<optim::SGD>(w.model->parameters(), 0.1, 0.9);
     } else {
       w.model = nn::make_model("cnn");
+      w.model->to(device);
       w.opt = std::make_unique<optim::Adam>(w.model->parameters(), 1e-3);
     }
     for (int i = 0; i < 8; ++i)
@@ -50,6 +55,7 @@ Workload make(const std::string& name) {
   } else if (name == "char_gpt") {
     w.model = nn::make_model("gpt", {{"vocab_size", "75"}, {"context", "128"}, {"n_layer", "4"}, {"n_head", "4"},
                                      {"d_model", "128"}});
+    w.model->to(device);
     w.opt = std::make_unique<optim::AdamW>(w.model->parameters(), 3e-4, 0.9, 0.999, 1e-8, 0.01);
     for (int i = 0; i < 8; ++i)
       w.batches.push_back({randint(0, 75, {32, 128}, DType::Int64, &g), randint(0, 75, {32, 128}, DType::Int64, &g)});
@@ -58,8 +64,20 @@ Workload make(const std::string& name) {
     };
     w.items_per_step = 32 * 128;
     w.unit = "tokens_per_s";
+  } else if (name == "gpt2") {
+    w.model = nn::make_model("gpt", {{"vocab_size", "50257"}, {"context", "1024"}, {"n_layer", "12"},
+                                     {"n_head", "12"}, {"d_model", "768"}});
+    w.model->to(device);
+    w.opt = std::make_unique<optim::AdamW>(w.model->parameters(), 3e-4, 0.9, 0.95, 1e-8, 0.1);
+    for (int i = 0; i < 2; ++i)
+      w.batches.push_back({randint(0, 50257, {4, 1024}, DType::Int64, &g), randint(0, 50257, {4, 1024}, DType::Int64, &g)});
+    w.loss = [](nn::Module& m, const data::Batch& b) {
+      return cross_entropy(m(b.data).flatten(0, 1), b.target.flatten());
+    };
+    w.items_per_step = 4 * 1024;
+    w.unit = "tokens_per_s";
   } else {
-    throw ValueError("train_bench: unknown workload '" + name + "' (mlp, cnn, char_gpt)");
+    throw ValueError("train_bench: unknown workload '" + name + "' (mlp, cnn, char_gpt, gpt2)");
   }
   return w;
 }
@@ -67,14 +85,22 @@ Workload make(const std::string& name) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) {
-    std::fprintf(stderr, "usage: train_bench mlp|cnn|char_gpt [steps]\n");
+  std::vector<std::string> args;
+  Device device = kCPU;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--device") == 0 && i + 1 < argc) device = Device(argv[++i]);
+    else args.push_back(argv[i]);
+  }
+  if (args.empty()) {
+    std::fprintf(stderr, "usage: train_bench mlp|cnn|char_gpt|gpt2 [steps] [--device cuda:0]\n");
     return 2;
   }
-  const std::string name = argv[1];
+  const std::string name = args[0];
   try {
-    Workload w = make(name);
-    const int steps = argc > 2 ? std::atoi(argv[2]) : (name == "char_gpt" ? 60 : name == "cnn" ? 60 : 300);
+    Workload w = make(name, device);
+    for (auto& b : w.batches) b = {b.data.to(device), b.target.to(device)};
+    const int steps = args.size() > 1 ? std::atoi(args[1].c_str())
+                                      : (name == "gpt2" ? 20 : name == "char_gpt" ? 60 : name == "cnn" ? 60 : 300);
     const int warmup = std::max(3, steps / 10);
     std::vector<double> ms;
     for (int s = 0; s < warmup + steps; ++s) {
@@ -92,12 +118,17 @@ int main(int argc, char** argv) {
     std::sort(ms.begin(), ms.end());
     rusage ru{};
     getrusage(RUSAGE_SELF, &ru);
-    char line[512];
+    const double rate = double(w.items_per_step) * double(ms.size()) / (total / 1000.0);
+    int64_t params = 0;
+    for (const Tensor& p : w.model->parameters()) params += p.numel();
+    char line[640];
     std::snprintf(line, sizeof line,
-                  "{\"impl\": \"anneal\", \"workload\": \"%s\", \"%s\": %.1f, \"p50_step_ms\": %.3f, "
-                  "\"p90_step_ms\": %.3f, \"peak_rss_mb\": %.1f, \"threads\": %d, \"steps\": %d}",
-                  name.c_str(), w.unit, double(w.items_per_step) * double(ms.size()) / (total / 1000.0),
-                  ms[ms.size() / 2], ms[ms.size() * 9 / 10], double(ru.ru_maxrss) / 1024.0, get_num_threads(), steps);
+                  "{\"impl\": \"anneal\", \"workload\": \"%s\", \"device\": \"%s\", \"%s\": %.1f, "
+                  "\"p50_step_ms\": %.3f, \"p90_step_ms\": %.3f, \"peak_rss_mb\": %.1f, \"threads\": %d, "
+                  "\"steps\": %d, \"model_tflops\": %.2f}",
+                  name.c_str(), device.str().c_str(), w.unit, rate, ms[ms.size() / 2], ms[ms.size() * 9 / 10],
+                  double(ru.ru_maxrss) / 1024.0, get_num_threads(), steps,
+                  std::strcmp(w.unit, "tokens_per_s") == 0 ? 6.0 * double(params) * rate / 1e12 : 0.0);
     bench::emit(line);
   } catch (const Error& e) {
     std::fprintf(stderr, "train_bench: %s\n", e.what());

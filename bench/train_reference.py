@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """PyTorch (Debian's 1.13) reference for bench/train_bench.cpp: the same three workloads,
 same batches sizes and optimizers, 2 threads, in-memory batches, warm-up excluded.
-usage: train_reference.py mlp|cnn|char_gpt [steps]   (one JSON line)
+usage: train_reference.py mlp|cnn|char_gpt|gpt2 [steps] [--device cuda:0] [--autocast]   (one JSON line)
+gpt2 is GPT-2 small (batch 4, context 1024) for the GPU; --autocast runs it under bf16
+autocast (PyTorch's usual mixed precision), otherwise everything is float32.
 Run it as bench/train.sh does, with PyTorch at its best on this machine: the OpenMP
 build of OpenBLAS via LD_LIBRARY_PATH, jemalloc preloaded, OPENBLAS_CORETYPE unset."""
 import json
@@ -15,7 +17,14 @@ import torch.nn.functional as F
 
 torch.set_num_threads(2)
 torch.manual_seed(1)
-name = sys.argv[1]
+args = [a for a in sys.argv[1:] if not a.startswith("--")]
+dev = sys.argv[sys.argv.index("--device") + 1] if "--device" in sys.argv else "cpu"
+if "--device" in sys.argv:
+    args.remove(dev)
+autocast = "--autocast" in sys.argv
+name = args[0]
+if dev.startswith("cuda"):
+    torch.backends.cuda.matmul.allow_tf32 = False  # anneal's float32 GEMM is full float32
 
 
 class Block(nn.Module):
@@ -40,8 +49,8 @@ class GPT(nn.Module):
 
     def forward(self, idx):
         T = idx.shape[1]
-        mask = torch.triu(torch.ones(T, T, dtype=torch.bool), 1)
-        x = self.wte(idx) + self.wpe(torch.arange(T))
+        mask = torch.triu(torch.ones(T, T, dtype=torch.bool, device=idx.device), 1)
+        x = self.wte(idx) + self.wpe(torch.arange(T, device=idx.device))
         for b in self.h:
             x = b(x, mask)
         return self.ln_f(x) @ self.wte.weight.T
@@ -56,16 +65,24 @@ elif name == "cnn":
                           nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
                           nn.Linear(3136, 128), nn.ReLU(), nn.Linear(128, 10))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+elif name == "gpt2":
+    model = GPT(V=50257, ctx=1024, L=12, h=12, d=768)
 else:
     model = GPT()
+model = model.to(dev)
+if name in ("char_gpt", "gpt2"):
     opt = torch.optim.AdamW(model.parameters(), lr=3e-4, weight_decay=0.01)
 
-if name == "char_gpt":
-    batches = [(torch.randint(0, 75, (32, 128)), torch.randint(0, 75, (32, 128))) for _ in range(8)]
-    items, unit = 32 * 128, "tokens_per_s"
+if name in ("char_gpt", "gpt2"):
+    B, T, V = (32, 128, 75) if name == "char_gpt" else (4, 1024, 50257)
+    batches = [(torch.randint(0, V, (B, T)), torch.randint(0, V, (B, T))) for _ in range(8 if name == "char_gpt" else 2)]
+    items, unit = B * T, "tokens_per_s"
 
     def loss_of(x, y):
-        return F.cross_entropy(model(x).flatten(0, 1), y.flatten())
+        if not autocast:
+            return F.cross_entropy(model(x).flatten(0, 1), y.flatten())
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            return F.cross_entropy(model(x).flatten(0, 1).float(), y.flatten())
 else:
     batches = [(torch.randn(128, 1, 28, 28), torch.randint(0, 10, (128,))) for _ in range(8)]
     items, unit = 128, "samples_per_s"
@@ -73,7 +90,8 @@ else:
     def loss_of(x, y):
         return F.cross_entropy(model(x), y)
 
-steps = int(sys.argv[2]) if len(sys.argv) > 2 else (60 if name != "mlp" else 300)
+batches = [(x.to(dev), y.to(dev)) for x, y in batches]
+steps = int(args[1]) if len(args) > 1 else {"mlp": 300, "gpt2": 20}.get(name, 60)
 warmup = max(3, steps // 10)
 ms = []
 for s in range(warmup + steps):
@@ -88,7 +106,7 @@ for s in range(warmup + steps):
         ms.append((time.perf_counter() - t0) * 1e3)
 total = sum(ms)
 ms.sort()
-print(json.dumps({"impl": "torch", "workload": name, unit: round(items * len(ms) / (total / 1e3), 1),
+print(json.dumps({"impl": "torch", "workload": name, "device": dev, "autocast": autocast, unit: round(items * len(ms) / (total / 1e3), 1),
                   "p50_step_ms": round(ms[len(ms) // 2], 3), "p90_step_ms": round(ms[len(ms) * 9 // 10], 3),
                   "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
                   "threads": torch.get_num_threads(), "steps": steps}), flush=True)

@@ -137,7 +137,7 @@ Tensor gelu(const Tensor& x, bool approx) {
                     kInput);
   return unary_op("gelu", "GeluBackward0", UnaryOp::Gelu, x, {},
                   [](const Tensor& g, const Tensor& x, const Tensor&, const UnaryParams&) {
-                    if (!GradMode::is_enabled() && x.device().is_cpu()) {  // one pass for Φ(x) + x·φ(x)
+                    if (!GradMode::is_enabled()) {  // one pass for Φ(x) + x·φ(x)
                       const DType d = float_compute_dtype(x.dtype());
                       Tensor deriv = empty_on(x.sizes(), d, x.device());
                       backend_of(x).unary(UnaryOp::GeluGrad, cast_raw(x, d), deriv, {});

@@ -36,10 +36,12 @@ void check_same_shape(const char* op, const Tensor& a, const Tensor& b) {
 }  // namespace
 
 namespace {
-// The fused row kernel applies to float32/float64 CPU tensors normalised over their last dim.
+// The fused row kernel applies to tensors normalised over their last dim: float32/float64
+// on the CPU, every floating dtype on CUDA.
 bool rows_kernel_applies(const Tensor& x, int64_t d) {
-  return x.device().is_cpu() && (x.dtype() == DType::Float32 || x.dtype() == DType::Float64) && d == x.dim() - 1 &&
-         x.numel() > 0;
+  const bool dtype_ok = x.device().is_cuda() ? is_floating(x.dtype())
+                                             : (x.dtype() == DType::Float32 || x.dtype() == DType::Float64);
+  return dtype_ok && d == x.dim() - 1 && x.numel() > 0;
 }
 
 // causal_len > 0: softmax over the last dim of [.., L, S] scores with query l seeing keys
@@ -335,8 +337,8 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2d
                  bias.shape_str());
   Conv2dGeometry g = geometry(kh, kw, opt);
   const int64_t N = x.size(0), OH = g.out_h(x.size(2)), OW = g.out_w(x.size(3));
-  if (x.device().is_cpu() && w.device().is_cpu() && x.dtype() == w.dtype() &&
-      (x.dtype() == DType::Float32 || x.dtype() == DType::Float64)) {
+  if (x.device() == w.device() && x.dtype() == w.dtype() &&
+      (x.device().is_cuda() ? is_floating(x.dtype()) : (x.dtype() == DType::Float32 || x.dtype() == DType::Float64))) {
     ANNEAL_CHECK(OH > 0 && OW > 0, ValueError, "conv2d: the kernel (", kh, "x", kw, ", dilation ", opt.dilation_h, "x",
                  opt.dilation_w, ") is larger than the padded input (", x.size(2) + 2 * opt.pad_h, "x",
                  x.size(3) + 2 * opt.pad_w, ")");
@@ -546,7 +548,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     const int64_t n = x.numel() / std::max<int64_t>(C, 1);
     ANNEAL_CHECK(n > 1, ValueError, "batch_norm: expected more than 1 value per channel when training, got input size ",
                  x.shape_str());
-    if (is_floating(x.dtype()) && x.device().is_cpu()) {
+    if (is_floating(x.dtype())) {
       return batch_norm_train_fused(x, running_mean, running_var, weight, bias, momentum, eps);
     }
     Tensor mu = mean(x, dims, true);

@@ -7,9 +7,8 @@ namespace anneal {
 using namespace detail;
 
 bool fused_step_applies(const Tensor& p, std::initializer_list<const Tensor*> others) {
-  if (!p.defined() || !p.device().is_cpu() || !p.is_contiguous() ||
-      (p.dtype() != DType::Float32 && p.dtype() != DType::Float64))
-    return false;
+  if (!p.defined() || !p.is_contiguous() || !is_floating(p.dtype())) return false;
+  if (p.device().is_cpu() && p.dtype() != DType::Float32 && p.dtype() != DType::Float64) return false;
   for (const Tensor* t : others)
     if (!t->defined() || !t->is_contiguous() || t->dtype() != p.dtype() || t->device() != p.device() ||
         t->numel() != p.numel())

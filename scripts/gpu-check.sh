@@ -46,7 +46,7 @@ log "python for golden values: ${py:-none found}"
 log "== configure + build (CUDA, sm_90)"
 start=$(date +%s)
 cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DANNEAL_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
-  -DANNEAL_BUILD_BENCH=OFF -DANNEAL_TEST_PYTHON="$py" -DANNEAL_PYTHON=OFF -DANNEAL_PROTOBUF=OFF \
+  -DANNEAL_BUILD_BENCH=ON -DANNEAL_TEST_PYTHON="$py" -DANNEAL_PYTHON=OFF -DANNEAL_PROTOBUF=OFF \
   -DCMAKE_PREFIX_PATH="$root/.deps" -DEigen3_DIR="$root/.deps/share/eigen3/cmake" \
   -DGTEST_ROOT="$root/.deps" -DZLIB_ROOT="$root/.deps" -DZLIB_USE_STATIC_LIBS=ON \
   -DEIGEN3_INCLUDE_DIR="$root/.deps/include/eigen3" >"$out/configure.log" 2>&1
@@ -61,16 +61,28 @@ if [ $build_rc -ne 0 ]; then
   exit 1
 fi
 
-log "== GPU tests"
-./build-gpu/tests/anneal_cuda_tests >"$out/gpu_tests.log" 2>&1
+log "== GPU tests (fresh device memory poisoned with NaN bytes)"
+ANNEAL_CUDA_POISON=1 timeout 240 ./build-gpu/tests/anneal_cuda_tests >"$out/gpu_tests.log" 2>&1
 log "gpu tests: rc=$? $(grep -E '^\[  (PASSED|FAILED|SKIPPED) *\] [0-9]+ test' "$out/gpu_tests.log" | tr '\n' ' ')"
+grep -E '^\[  FAILED  \] [A-Za-z]' "$out/gpu_tests.log" | sort -u | head -40 | tee -a "$summary"
+
+log "== GPU benchmarks (anneal, then PyTorch on the same card)"
+timeout 120 ./build-gpu/bench/gpu_bench >"$out/gpu_bench.jsonl" 2>"$out/gpu_bench.err" || log "gpu_bench rc=$? $(tail -1 "$out/gpu_bench.err")"
+[ -n "$py" ] && timeout 120 "$py" bench/gpu_reference.py >>"$out/gpu_bench.jsonl" 2>"$out/gpu_reference.err"
+for w in mlp cnn char_gpt gpt2; do
+  timeout 150 ./build-gpu/bench/train_bench "$w" --device cuda:0 >>"$out/train_gpu.jsonl" 2>>"$out/train_gpu.err" ||
+    log "train_bench $w rc=$? $(tail -1 "$out/train_gpu.err")"
+  [ -n "$py" ] && timeout 150 "$py" bench/train_reference.py "$w" --device cuda:0 >>"$out/train_gpu.jsonl" 2>>"$out/train_gpu.err"
+done
+[ -n "$py" ] && timeout 150 "$py" bench/train_reference.py gpt2 --device cuda:0 --autocast >>"$out/train_gpu.jsonl" 2>>"$out/train_gpu.err"
+cat "$out/gpu_bench.jsonl" "$out/train_gpu.jsonl" | tee -a "$summary"
 
 log "== CPU suite on the GPU machine"
-(cd build-gpu && ctest -j "$(nproc)" >"$out/ctest.log" 2>&1)
+(cd build-gpu && timeout 150 ctest -j "$(nproc)" -E "CudaOps|CudaTraining|Cuda\\." >"$out/ctest.log" 2>&1)
 log "ctest: rc=$? $(grep -E 'tests passed|tests failed' "$out/ctest.log" | tail -1)"
 
 log "== CPU benchmark of this machine, for the record"
-ANNEAL_NUM_THREADS="$(nproc)" ./build-gpu/examples/fashion_mnist --epochs 1 --limit 12000 >"$out/fashion_mnist.log" 2>&1 ||
+ANNEAL_NUM_THREADS="$(nproc)" timeout 60 ./build-gpu/examples/fashion_mnist --epochs 1 --limit 12000 >"$out/fashion_mnist.log" 2>&1 ||
   log "(fashion_mnist needs /usr/share/datasets/fashion-mnist; skipped if absent)"
 tail -2 "$out/fashion_mnist.log" | tee -a "$summary"
 echo "logs: $out"

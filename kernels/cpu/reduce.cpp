@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/reduce_combine.h"
 #include "kernels/cpu/parallel.h"
 
 namespace anneal::cpu {
@@ -17,36 +18,15 @@ template <> struct Acc<bool> { using type = int64_t; };
 
 template <typename A>
 inline bool is_nan(A v) {
-  if constexpr (std::is_floating_point_v<A>) return v != v;
-  else return false;
+  return reduce_is_nan(v);
 }
 
-// Combines an accumulator with a value, propagating NaN for max/min as PyTorch does.
+// Combines an accumulator with a value (kernels/reduce_combine.h, shared with CUDA).
 template <typename A>
 struct Combine {
   ReduceOp op;
-  A identity() const {
-    switch (op) {
-      case ReduceOp::Sum: case ReduceOp::Any: return A(0);
-      case ReduceOp::Prod: case ReduceOp::All: return A(1);
-      case ReduceOp::Max:
-        return std::numeric_limits<A>::has_infinity ? -std::numeric_limits<A>::infinity() : std::numeric_limits<A>::lowest();
-      case ReduceOp::Min:
-        return std::numeric_limits<A>::has_infinity ? std::numeric_limits<A>::infinity() : std::numeric_limits<A>::max();
-      default: return A(0);
-    }
-  }
-  A operator()(A acc, A v) const {
-    switch (op) {
-      case ReduceOp::Sum: return acc + v;
-      case ReduceOp::Prod: return acc * v;
-      case ReduceOp::Max: return (is_nan(acc) || is_nan(v)) ? (is_nan(acc) ? acc : v) : (v > acc ? v : acc);
-      case ReduceOp::Min: return (is_nan(acc) || is_nan(v)) ? (is_nan(acc) ? acc : v) : (v < acc ? v : acc);
-      case ReduceOp::All: return A(acc != A(0) && v != A(0));
-      case ReduceOp::Any: return A(acc != A(0) || v != A(0));
-      default: return acc;
-    }
-  }
+  A identity() const { return reduce_identity<A>(op); }
+  A operator()(A acc, A v) const { return reduce_combine(op, acc, v); }
 };
 
 constexpr int64_t kReduceChunk = 16384;

@@ -1,8 +1,8 @@
-// The CUDA backend. This first part provides device discovery, a caching allocator,
-// transfers, fill and contiguous copies; the compute kernels land behind the same
-// Backend interface, and until then each reports clearly that it is not implemented.
+// The CUDA backend: device discovery, the caching allocators (device memory and pinned
+// host memory), transfers, and the Backend entry points over the kernels in this folder.
 #include <cuda_runtime.h>
 
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -11,16 +11,31 @@
 #include "core/error.h"
 #include "core/tensor_impl.h"
 #include "kernels/cuda/cuda_backend.h"
+#include "kernels/cuda/cuda_common.cuh"
+#include "kernels/cuda/kernels.h"
 
 namespace anneal::cuda {
+
+void check_launch(const char* op) {
+  static const bool sync_checks = [] {
+    const char* e = std::getenv("ANNEAL_CUDA_SYNC_CHECKS");
+    return e && e[0] == '1';
+  }();
+  ANNEAL_CUDA_CHECK(cudaGetLastError(), str("CUDA ", op, " (launch)"));
+  if (sync_checks) ANNEAL_CUDA_CHECK(cudaDeviceSynchronize(), str("CUDA ", op, " (kernel)"));
+}
+
+DeviceGuard::DeviceGuard(int device) {
+  ANNEAL_CUDA_CHECK(cudaGetDevice(&prev_), "DeviceGuard");
+  if (prev_ != device) ANNEAL_CUDA_CHECK(cudaSetDevice(device), "DeviceGuard");
+}
+DeviceGuard::~DeviceGuard() {
+  int now = -1;
+  if (cudaGetDevice(&now) == cudaSuccess && now != prev_) (void)cudaSetDevice(prev_);
+}
+
 namespace {
 
-#define ANNEAL_CUDA_CHECK(call, what)                                                                  \
-  do {                                                                                                 \
-    cudaError_t err__ = (call);                                                                        \
-    if (err__ != cudaSuccess)                                                                          \
-      throw ::anneal::Error(::anneal::str(what, ": ", #call, " failed: ", cudaGetErrorString(err__))); \
-  } while (0)
 
 size_t round_512(size_t n) { return n < 512 ? 512 : (n + 511) / 512 * 512; }
 
@@ -28,6 +43,20 @@ class CudaCachingAllocator final : public CachingAllocator {
  public:
   explicit CudaCachingAllocator(int device) : device_(device) {}
   Device device() const override { return Device(DeviceType::CUDA, device_); }
+  // ANNEAL_CUDA_POISON=1 (the GPU tests): every block handed out is filled with 0xFF
+  // bytes (NaN for floats), so elements a kernel never writes are caught.
+  void* allocate(size_t nbytes) override {
+    void* p = CachingAllocator::allocate(nbytes);
+    static const bool poison = [] {
+      const char* e = std::getenv("ANNEAL_CUDA_POISON");
+      return e && e[0] == '1';
+    }();
+    if (poison && nbytes > 0) {
+      DeviceGuard g(device_);
+      ANNEAL_CUDA_CHECK(cudaMemset(p, 0xFF, nbytes), "CUDA allocator (poison)");
+    }
+    return p;
+  }
 
  private:
   size_t round(size_t n) const override { return round_512(n); }
@@ -71,113 +100,147 @@ class PinnedHostAllocator final : public CachingAllocator {
   }
 };
 
-template <typename T>
-__global__ void fill_kernel(T* out, T value, int64_t n) {
-  int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i < n) out[i] = value;
-}
-
+// Each entry point makes the tensors' device current and runs the kernel from
+// kernels.h (one file per group of kernels).
 class CudaBackend final : public Backend {
  public:
   explicit CudaBackend(int device) : device_(device) {}
   DeviceType device_type() const override { return DeviceType::CUDA; }
 
   void fill(const Tensor& out, Scalar value) override {
-    require_contiguous("fill", out);
-    ANNEAL_CUDA_CHECK(cudaSetDevice(device_), "fill");
-    const int64_t n = out.numel();
-    if (n == 0) return;
-    const int threads = 256;
-    const int64_t blocks = (n + threads - 1) / threads;
-    switch (out.dtype()) {
-      case DType::Float32:
-        fill_kernel<float><<<blocks, threads>>>(static_cast<float*>(out.data_ptr()), float(value.to_double()), n);
-        break;
-      case DType::Float64:
-        fill_kernel<double><<<blocks, threads>>>(static_cast<double*>(out.data_ptr()), value.to_double(), n);
-        break;
-      case DType::Int64:
-        fill_kernel<int64_t><<<blocks, threads>>>(static_cast<int64_t*>(out.data_ptr()), value.to_int(), n);
-        break;
-      case DType::Int32:
-        fill_kernel<int32_t><<<blocks, threads>>>(static_cast<int32_t*>(out.data_ptr()), int32_t(value.to_int()), n);
-        break;
-      default: not_implemented("fill for this dtype");
-    }
-    ANNEAL_CUDA_CHECK(cudaGetLastError(), "fill");
+    DeviceGuard g(device_);
+    cuda::fill(out, value);
   }
   void copy(const Tensor& dst, const Tensor& src) override {
-    ANNEAL_CHECK(dst.dtype() == src.dtype() && dst.is_contiguous() && src.is_contiguous(), NotImplementedError,
-                 "CUDA copy: only contiguous same-dtype copies are implemented so far");
-    ANNEAL_CUDA_CHECK(cudaMemcpy(dst.data_ptr(), src.data_ptr(), dst.nbytes(), cudaMemcpyDeviceToDevice), "copy");
+    DeviceGuard g(device_);
+    cuda::copy(dst, src);
   }
   void copy_across(const Tensor& dst, const Tensor& src) override {
     ANNEAL_CHECK(dst.dtype() == src.dtype() && dst.is_contiguous() && src.is_contiguous(), ValueError,
                  "copy_across: expects contiguous tensors of one dtype");
+    DeviceGuard g(device_);
     cudaMemcpyKind kind = src.device().is_cpu() ? cudaMemcpyHostToDevice
                           : dst.device().is_cpu() ? cudaMemcpyDeviceToHost
                                                   : cudaMemcpyDeviceToDevice;
-    ANNEAL_CUDA_CHECK(cudaMemcpy(dst.data_ptr(), src.data_ptr(), dst.nbytes(), kind), "to(device)");
+    ANNEAL_CUDA_CHECK(cudaMemcpy(dst.impl()->data(), src.impl()->data(), dst.nbytes(), kind), "to(device)");
   }
-  void unary(UnaryOp, const Tensor&, const Tensor&, UnaryParams) override { not_implemented("unary"); }
-  void binary(BinaryOp, const Tensor&, const Tensor&, const Tensor&) override { not_implemented("binary"); }
-  void where(const Tensor&, const Tensor&, const Tensor&, const Tensor&) override { not_implemented("where"); }
-  void reduce(ReduceOp, const Tensor&, const Tensor&) override { not_implemented("reduce"); }
-  void bmm(const Tensor&, const Tensor&, const Tensor&) override { not_implemented("bmm"); }
-  void arange(const Tensor&, double, double) override { not_implemented("arange"); }
-  void random_uniform(const Tensor&, uint64_t, uint64_t, double, double) override { not_implemented("uniform"); }
-  void random_normal(const Tensor&, uint64_t, uint64_t, double, double) override { not_implemented("normal"); }
-  void index_select(const Tensor&, int64_t, const Tensor&, const Tensor&) override { not_implemented("index_select"); }
-  void index_add(const Tensor&, int64_t, const Tensor&, const Tensor&) override { not_implemented("index_add"); }
-  void gather(const Tensor&, int64_t, const Tensor&, const Tensor&) override { not_implemented("gather"); }
-  void scatter(const Tensor&, int64_t, const Tensor&, const Tensor&, bool) override { not_implemented("scatter"); }
-  Tensor nonzero(const Tensor&) override { not_implemented("nonzero"); }
-  void im2col(const Tensor&, const Tensor&, const Conv2dGeometry&, double) override { not_implemented("im2col"); }
-  void col2im(const Tensor&, const Tensor&, const Conv2dGeometry&) override { not_implemented("col2im"); }
-  void conv2d_forward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Conv2dGeometry&, int64_t) override {
-    not_implemented("conv2d_forward");
+  void unary(UnaryOp op, const Tensor& in, const Tensor& out, UnaryParams p) override {
+    DeviceGuard g(device_);
+    cuda::unary(op, in, out, p);
   }
-  void conv2d_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Conv2dGeometry&,
-                       int64_t) override {
-    not_implemented("conv2d_backward");
+  void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) override {
+    DeviceGuard g(device_);
+    cuda::binary(op, a, b, out);
   }
-  void channel_sums(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&) override {
-    not_implemented("channel_sums");
+  void where(const Tensor& c, const Tensor& a, const Tensor& b, const Tensor& out) override {
+    DeviceGuard g(device_);
+    cuda::where(c, a, b, out);
   }
-  void channel_affine(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&) override {
-    not_implemented("channel_affine");
+  void reduce(ReduceOp op, const Tensor& in, const Tensor& out) override {
+    DeviceGuard g(device_);
+    cuda::reduce(op, in, out);
   }
-  void max_pool2d(const Tensor&, const Tensor&, const Tensor&, const Conv2dGeometry&) override {
-    not_implemented("max_pool2d");
+  void bmm(const Tensor& a, const Tensor& b, const Tensor& out) override {
+    DeviceGuard g(device_);
+    cuda::bmm(a, b, out);
   }
-  void max_pool2d_backward(const Tensor&, const Tensor&, const Tensor&) override { not_implemented("max_pool2d_backward"); }
-  void sgd_step(const Tensor&, const Tensor&, const Tensor&, double, double, double, double, bool, bool) override {
-    not_implemented("sgd_step");
+  void arange(const Tensor& out, double start, double step) override {
+    DeviceGuard g(device_);
+    cuda::arange(out, start, step);
   }
-  void adam_step(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, double, double, double,
-                 double, double) override {
-    not_implemented("adam_step");
+  void random_uniform(const Tensor& out, uint64_t seed, uint64_t offset, double lo, double hi) override {
+    DeviceGuard g(device_);
+    cuda::random_uniform(out, seed, offset, lo, hi);
   }
-  void softmax_rows(const Tensor&, const Tensor&, bool, int64_t) override { not_implemented("softmax_rows"); }
-  void softmax_rows_backward(const Tensor&, const Tensor&, const Tensor&, bool) override {
-    not_implemented("softmax_rows_backward");
+  void random_normal(const Tensor& out, uint64_t seed, uint64_t offset, double mean, double std) override {
+    DeviceGuard g(device_);
+    cuda::random_normal(out, seed, offset, mean, std);
   }
-  void layer_norm_rows(const Tensor&, const Tensor&, const Tensor&, double, const Tensor&, const Tensor&,
-                       const Tensor&) override {
-    not_implemented("layer_norm_rows");
+  void index_select(const Tensor& in, int64_t dim, const Tensor& index, const Tensor& out) override {
+    DeviceGuard g(device_);
+    cuda::index_select(in, dim, index, out);
   }
-  void layer_norm_rows_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
-                                const Tensor&, const Tensor&, const Tensor&) override {
-    not_implemented("layer_norm_rows_backward");
+  void index_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src) override {
+    DeviceGuard g(device_);
+    cuda::index_add(out, dim, index, src);
+  }
+  void gather(const Tensor& in, int64_t dim, const Tensor& index, const Tensor& out) override {
+    DeviceGuard g(device_);
+    cuda::gather(in, dim, index, out);
+  }
+  void scatter(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src, bool accumulate) override {
+    DeviceGuard g(device_);
+    cuda::scatter(out, dim, index, src, accumulate);
+  }
+  Tensor nonzero(const Tensor& in) override {
+    DeviceGuard g(device_);
+    return cuda::nonzero(in);
+  }
+  void im2col(const Tensor& in, const Tensor& cols, const Conv2dGeometry& geo, double pad_value) override {
+    DeviceGuard g(device_);
+    cuda::im2col(in, cols, geo, pad_value);
+  }
+  void col2im(const Tensor& cols, const Tensor& out, const Conv2dGeometry& geo) override {
+    DeviceGuard g(device_);
+    cuda::col2im(cols, out, geo);
+  }
+  void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& out,
+                      const Conv2dGeometry& geo, int64_t groups) override {
+    DeviceGuard g(device_);
+    cuda::conv2d_forward(x, w, bias, out, geo, groups);
+  }
+  void conv2d_backward(const Tensor& gout, const Tensor& x, const Tensor& w, const Tensor& gx, const Tensor& gw,
+                       const Conv2dGeometry& geo, int64_t groups) override {
+    DeviceGuard g(device_);
+    cuda::conv2d_backward(gout, x, w, gx, gw, geo, groups);
+  }
+  void channel_sums(const Tensor& a, const Tensor& b, const Tensor& shift, const Tensor& sa, const Tensor& sab) override {
+    DeviceGuard g(device_);
+    cuda::channel_sums(a, b, shift, sa, sab);
+  }
+  void channel_affine(const Tensor& a, const Tensor& b, const Tensor& ca, const Tensor& cb, const Tensor& c0,
+                      const Tensor& out) override {
+    DeviceGuard g(device_);
+    cuda::channel_affine(a, b, ca, cb, c0, out);
+  }
+  void max_pool2d(const Tensor& in, const Tensor& out, const Tensor& idx, const Conv2dGeometry& geo) override {
+    DeviceGuard g(device_);
+    cuda::max_pool2d(in, out, idx, geo);
+  }
+  void max_pool2d_backward(const Tensor& gout, const Tensor& idx, const Tensor& gin) override {
+    DeviceGuard g(device_);
+    cuda::max_pool2d_backward(gout, idx, gin);
+  }
+  void softmax_rows(const Tensor& in, const Tensor& out, bool log, int64_t causal_len) override {
+    DeviceGuard g(device_);
+    cuda::softmax_rows(in, out, log, causal_len);
+  }
+  void softmax_rows_backward(const Tensor& y, const Tensor& gr, const Tensor& gin, bool log) override {
+    DeviceGuard g(device_);
+    cuda::softmax_rows_backward(y, gr, gin, log);
+  }
+  void layer_norm_rows(const Tensor& x, const Tensor& w, const Tensor& b, double eps, const Tensor& y,
+                       const Tensor& mean, const Tensor& rstd) override {
+    DeviceGuard g(device_);
+    cuda::layer_norm_rows(x, w, b, eps, y, mean, rstd);
+  }
+  void layer_norm_rows_backward(const Tensor& gr, const Tensor& x, const Tensor& mean, const Tensor& rstd,
+                                const Tensor& w, const Tensor& dx, const Tensor& dw, const Tensor& db) override {
+    DeviceGuard g(device_);
+    cuda::layer_norm_rows_backward(gr, x, mean, rstd, w, dx, dw, db);
+  }
+  void sgd_step(const Tensor& p, const Tensor& gr, const Tensor& buf, double lr, double momentum, double dampening,
+                double weight_decay, bool nesterov, bool first_step) override {
+    DeviceGuard g(device_);
+    cuda::sgd_step(p, gr, buf, lr, momentum, dampening, weight_decay, nesterov, first_step);
+  }
+  void adam_step(const Tensor& p, const Tensor& gr, const Tensor& m, const Tensor& v, const Tensor& max_v, double b1,
+                 double b2, double eps, double step_size, double bc2_sqrt) override {
+    DeviceGuard g(device_);
+    cuda::adam_step(p, gr, m, v, max_v, b1, b2, eps, step_size, bc2_sqrt);
   }
 
  private:
-  [[noreturn]] static void not_implemented(const char* what) {
-    throw NotImplementedError(str("CUDA backend: the '", what, "' kernel is not implemented yet"));
-  }
-  static void require_contiguous(const char* op, const Tensor& t) {
-    ANNEAL_CHECK(t.is_contiguous(), NotImplementedError, "CUDA ", op, ": only contiguous tensors so far");
-  }
   int device_;
 };
 

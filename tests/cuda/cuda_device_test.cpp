@@ -35,10 +35,36 @@ TEST_F(Cuda, FillAndAllocatorStatistics) {
   EXPECT_GE(s.allocated_bytes, 1024);
 }
 
-TEST_F(Cuda, MissingKernelsAreClearErrors) {
+TEST_F(Cuda, MixingDevicesIsAnError) {
   Tensor d = ones({4}, TensorOptions(DType::Float32, Device("cuda:0")));
-  EXPECT_THROW(exp(d), NotImplementedError);
-  EXPECT_THROW(add(d, ones({4})), DeviceError);  // mixing devices
+  EXPECT_TRUE(allclose(exp(d).cpu(), exp(ones({4}))));
+  EXPECT_THROW(add(d, ones({4})), DeviceError);
+}
+
+TEST_F(Cuda, SameSeedSameRandomNumbersAsTheCpu) {
+  // Philox counters: uniform draws (and so dropout masks) are bitwise the CPU's
+  Generator a(42), b(42);
+  Tensor cpu = rand({1000}, TensorOptions(DType::Float32), &a);
+  Tensor gpu = rand({1000}, TensorOptions(DType::Float32, Device("cuda:0")), &b);
+  EXPECT_TRUE(equal(gpu.cpu(), cpu));
+}
+
+TEST_F(Cuda, BadIndexIsAnIndexErrorAndTheDeviceStaysUsable) {
+  Tensor x = arange(10, TensorOptions(DType::Float32)).to(Device("cuda:0"));
+  Tensor idx = tensor({1.0, 12.0}, TensorOptions(DType::Float64)).to(DType::Int64).to(Device("cuda:0"));
+  EXPECT_THROW(index_select(x, 0, idx), IndexError);
+  EXPECT_TRUE(equal(x.cpu(), arange(10, TensorOptions(DType::Float32))));
+}
+
+TEST_F(Cuda, OutOfMemoryIsAClearErrorAndRecoverable) {
+  try {
+    Tensor huge = empty({int64_t(1) << 45}, TensorOptions(DType::Float32, Device("cuda:0")));  // 128 TiB
+    FAIL() << "allocating 128 TiB should fail";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("CUDA out of memory"), std::string::npos) << e.what();
+  }
+  Tensor ok = ones({1024}, TensorOptions(DType::Float32, Device("cuda:0")));
+  EXPECT_EQ(sum(ok).item<double>(), 1024.0);
 }
 
 TEST_F(Cuda, PinnedHostMemoryRoundTrip) {

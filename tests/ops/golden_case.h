@@ -1,5 +1,8 @@
 #pragma once
 // Reads the cases written by tests/ops/golden.py.
+#include <gtest/gtest.h>
+
+#include <cmath>
 #include <fstream>
 #include <map>
 #include <optional>
@@ -93,6 +96,34 @@ inline std::vector<GoldenCase> load_golden_cases() {
 inline const std::vector<GoldenCase>& golden_cases() {
   static const std::vector<GoldenCase> cases = load_golden_cases();
   return cases;
+}
+
+struct Tol {
+  double rtol, atol;
+};
+using TolFn = Tol (*)(DType);
+
+// got (any device) against the reference values: shape, dtype, then every element within
+// tol(dtype); NaN matches NaN and an infinity itself.
+inline ::testing::AssertionResult matches(const char* what, const Tensor& got, const TensorData& want, TolFn tol_of) {
+  if (got.sizes() != want.shape)
+    return ::testing::AssertionFailure() << what << ": shape " << got.shape_str() << " != expected "
+                                         << shape_to_string(want.shape);
+  if (got.dtype() != want.dtype)
+    return ::testing::AssertionFailure() << what << ": dtype " << dtype_name(got.dtype()) << " != expected "
+                                         << dtype_name(want.dtype);
+  Tensor g = got.detach().cpu().to(DType::Float64).contiguous();
+  const double* p = g.data_ptr<double>();
+  const Tol tol = tol_of(want.dtype);
+  for (size_t i = 0; i < want.values.size(); ++i) {
+    const double a = p[i], b = want.values[i];
+    if (std::isnan(a) && std::isnan(b)) continue;
+    if (std::isinf(b) && a == b) continue;
+    if (!(std::fabs(a - b) <= tol.atol + tol.rtol * std::fabs(b)))
+      return ::testing::AssertionFailure() << what << ": element " << i << " is " << a << ", expected " << b
+                                           << "\n got: " << got.cpu();
+  }
+  return ::testing::AssertionSuccess();
 }
 
 }  // namespace anneal::test

@@ -10,9 +10,6 @@ using namespace anneal::test;
 
 namespace {
 
-struct Tol {
-  double rtol, atol;
-};
 Tol tolerance(DType d) {
   switch (d) {
     case DType::Float64: return {1e-7, 1e-9};
@@ -21,27 +18,6 @@ Tol tolerance(DType d) {
     case DType::BFloat16: return {2e-2, 1e-2};
     default: return {0, 0};
   }
-}
-
-::testing::AssertionResult matches(const char* what, const Tensor& got, const TensorData& want) {
-  if (got.sizes() != want.shape)
-    return ::testing::AssertionFailure() << what << ": shape " << got.shape_str() << " != expected "
-                                         << shape_to_string(want.shape);
-  if (got.dtype() != want.dtype)
-    return ::testing::AssertionFailure() << what << ": dtype " << dtype_name(got.dtype()) << " != expected "
-                                         << dtype_name(want.dtype);
-  Tensor g = got.detach().to(DType::Float64).contiguous();
-  const double* p = g.data_ptr<double>();
-  Tol tol = tolerance(want.dtype);
-  for (size_t i = 0; i < want.values.size(); ++i) {
-    double a = p[i], b = want.values[i];
-    if (std::isnan(a) && std::isnan(b)) continue;
-    if (std::isinf(b) && a == b) continue;
-    if (!(std::fabs(a - b) <= tol.atol + tol.rtol * std::fabs(b)))
-      return ::testing::AssertionFailure() << what << ": element " << i << " is " << a << ", expected " << b
-                                           << "\n got: " << got;
-  }
-  return ::testing::AssertionSuccess();
 }
 
 class GoldenTest : public ::testing::TestWithParam<GoldenCase> {};
@@ -57,13 +33,13 @@ TEST_P(GoldenTest, MatchesPyTorch) {
     inputs.push_back(t);
   }
   Tensor out = it->second(inputs, c.kw);
-  EXPECT_TRUE(matches("output", out, c.output));
+  EXPECT_TRUE(matches("output", out, c.output, tolerance));
   if (!c.cotangent) return;
   ASSERT_TRUE(out.requires_grad()) << "output does not require grad";
   out.backward(c.cotangent->make());
   for (const auto& [i, g] : c.grads) {
     ASSERT_TRUE(inputs[i].grad().defined()) << "input " << i << " received no gradient";
-    EXPECT_TRUE(matches(("grad of input " + std::to_string(i)).c_str(), inputs[i].grad(), g));
+    EXPECT_TRUE(matches(("grad of input " + std::to_string(i)).c_str(), inputs[i].grad(), g, tolerance));
   }
 }
 
