@@ -21,6 +21,7 @@
 #include "nn/safetensors.h"
 #include "ops/ops.h"
 #include "optim/optimizer.h"
+#include "optim/grad_scaler.h"
 #include "optim/schedule.h"
 #include "train/checkpoint.h"
 #include "train/metrics.h"

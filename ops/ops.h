@@ -1,5 +1,6 @@
 #pragma once
 // Every operator of anneal.
+#include "ops/autocast.h"
 #include "ops/elementwise.h"
 #include "ops/factory.h"
 #include "ops/indexing.h"

@@ -94,6 +94,7 @@ void save_checkpoint(const std::string& path, const Checkpoint& c) {
     for (auto& [k, t] : tensors) to_proto(k, t, ps->add_tensors());
   }
   p.mutable_scheduler()->insert(c.scheduler.begin(), c.scheduler.end());
+  p.mutable_grad_scaler()->insert(c.grad_scaler.begin(), c.grad_scaler.end());
   p.mutable_rng()->set_seed(c.rng_seed);
   p.mutable_rng()->set_offset(c.rng_offset);
   p.set_step(c.step);
@@ -156,6 +157,7 @@ Checkpoint load_checkpoint(const std::string& path) {
     for (auto& t : ps.tensors()) dst[t.name()] = from_proto(t, path);
   }
   c.scheduler.insert(p.scheduler().begin(), p.scheduler().end());
+  c.grad_scaler.insert(p.grad_scaler().begin(), p.grad_scaler().end());
   c.rng_seed = p.rng().seed();
   c.rng_offset = p.rng().offset();
   c.step = p.step();

@@ -23,6 +23,7 @@ struct Checkpoint {
   std::string config;
   std::map<std::string, std::string> metadata;
   std::map<std::string, double> extra;
+  std::map<std::string, double> grad_scaler;  // optim::GradScaler::state_dict(), when one is used
 };
 
 // False when anneal was built without protobuf (save/load then throw).

@@ -5,6 +5,7 @@ import sys
 
 from anneal._C import *  # noqa: F401,F403  (Tensor, dtypes, factories, math)
 from anneal._C import Tensor, autograd, cuda, data, functional, optim, train  # noqa: F401
+from anneal import _C
 from anneal._C import _set_grad_enabled, is_grad_enabled
 import anneal.nn as nn  # noqa: E402  (the package python/anneal/nn; `from anneal import nn` would find _C.nn)
 
@@ -55,6 +56,25 @@ def enable_grad(fn=None):
     if callable(fn):
         return _GradMode(True)(fn)
     return _GradMode(True)
+
+
+class autocast(contextlib.ContextDecorator):
+    """`with anneal.autocast("cuda", dtype=anneal.bfloat16):` runs matmul, linear, conv and
+    attention in the low dtype and softmax, normalisation and losses in float32 (as
+    torch.autocast); also a decorator."""
+
+    def __init__(self, device_type, dtype=None, enabled=True):
+        self.device_type = device_type
+        self.dtype = bfloat16 if dtype is None else dtype  # noqa: F405
+        self.enabled = enabled
+
+    def __enter__(self):
+        self._guard = _C._AutocastGuard(self.device_type, self.dtype, self.enabled)
+        return self
+
+    def __exit__(self, *exc):
+        del self._guard  # restores the enclosing scope's state
+        return False
 
 
 autograd.no_grad = no_grad

@@ -333,6 +333,27 @@ void bind_functions(py::module_& m) {
                     [](optim::Optimizer& o, double lr) {
                       for (auto& g : o.param_groups()) g.options["lr"] = lr;
                     });
+  py::class_<optim::GradScaler>(optim_m, "GradScaler")
+      .def(py::init([](double init_scale, double growth_factor, double backoff_factor, int64_t growth_interval,
+                       bool enabled) {
+        return optim::GradScaler({init_scale, growth_factor, backoff_factor, growth_interval, enabled});
+      }), py::arg("init_scale") = 65536.0, py::arg("growth_factor") = 2.0, py::arg("backoff_factor") = 0.5,
+          py::arg("growth_interval") = 2000, py::arg("enabled") = true)
+      .def("scale", &optim::GradScaler::scale)
+      .def("unscale_", &optim::GradScaler::unscale_, GilRelease())
+      .def("step", &optim::GradScaler::step, GilRelease())
+      .def("update", &optim::GradScaler::update)
+      .def("get_scale", &optim::GradScaler::get_scale)
+      .def("state_dict", &optim::GradScaler::state_dict)
+      .def("load_state_dict", &optim::GradScaler::load_state_dict);
+  // autocast scopes: the Python context manager keeps one guard per `with` block
+  py::class_<AutocastGuard>(m, "_AutocastGuard")
+      .def(py::init([](const std::string& device_type, DType dtype, bool enabled) {
+        ANNEAL_CHECK(device_type == "cpu" || device_type == "cuda", ValueError,
+                     "autocast: device_type must be 'cpu' or 'cuda', got '", device_type, "'");
+        return std::make_unique<AutocastGuard>(device_type == "cpu" ? DeviceType::CPU : DeviceType::CUDA, dtype, enabled);
+      }));
+  m.def("is_autocast_enabled", [] { return autocast_state().enabled; });
   py::class_<optim::SGD, optim::Optimizer>(optim_m, "SGD")
       .def(py::init<TensorList, double, double, double, double, bool, bool>(), py::arg("params"), py::arg("lr"),
            py::arg("momentum") = 0.0, py::arg("dampening") = 0.0, py::arg("weight_decay") = 0.0,
