@@ -49,6 +49,14 @@ int main(int argc, char** argv) {
         emit(str("matmul_", dtype_name(dt), "_", n), ms, "tflops", 2.0 * double(n) * double(n) * double(n) / (ms * 1e9));
       }
     }
+    {
+      const int64_t n = quick ? 4096 : 8192;
+      Tensor a = randn({n, n}, TensorOptions(DType::Float32, gpu)), b = randn({n, n}, TensorOptions(DType::Float32, gpu));
+      cuda_set_allow_tf32(true);
+      const double ms = ms_per_call([&] { (void)matmul(a, b); }, 3);
+      cuda_set_allow_tf32(false);
+      emit(str("matmul_tf32_", n), ms, "tflops", 2.0 * double(n) * double(n) * double(n) / (ms * 1e9));
+    }
     const int64_t rows = 8192, cols = quick ? 4096 : 8192;
     Tensor x = randn({rows, cols}, TensorOptions(DType::Float32, gpu)), y = randn({rows, cols}, TensorOptions(DType::Float32, gpu));
     const double bytes = double(rows * cols) * 4.0;

@@ -37,6 +37,12 @@ with torch.no_grad():
             a, b = torch.randn(n, n, device=dev, dtype=dt), torch.randn(n, n, device=dev, dtype=dt)
             ms = ms_per_call(lambda: a @ b, 3)
             emit(f"matmul_{name}_{n}", ms, "tflops", 2 * n ** 3 / (ms * 1e9))
+    n = 4096 if quick else 8192
+    a, b = torch.randn(n, n, device=dev), torch.randn(n, n, device=dev)
+    torch.backends.cuda.matmul.allow_tf32 = True
+    ms = ms_per_call(lambda: a @ b, 3)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    emit(f"matmul_tf32_{n}", ms, "tflops", 2 * n ** 3 / (ms * 1e9))
     rows, cols = 8192, 4096 if quick else 8192
     x, y = torch.randn(rows, cols, device=dev), torch.randn(rows, cols, device=dev)
     nbytes = rows * cols * 4

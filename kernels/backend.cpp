@@ -1,5 +1,7 @@
 #include "kernels/backend.h"
 
+#include <atomic>
+
 #include "core/error.h"
 #include "kernels/cpu/cpu_backend.h"
 #ifdef ANNEAL_WITH_CUDA
@@ -17,6 +19,12 @@ int cuda_device_count() {
 }
 
 bool cuda_is_available() { return cuda_device_count() > 0; }
+
+namespace {
+std::atomic<bool> allow_tf32{false};
+}
+void cuda_set_allow_tf32(bool allow) { allow_tf32 = allow; }
+bool cuda_allow_tf32() { return allow_tf32.load(); }
 
 bool cuda_is_built() {
 #ifdef ANNEAL_WITH_CUDA

@@ -77,6 +77,14 @@ void bmm(const Tensor& a, const Tensor& b, const Tensor& out) {
   switch (a.dtype()) {
     case DType::Float32: {
       const float one = 1.f, zero = 0.f;
+      if (cuda_allow_tf32()) {
+        ANNEAL_CUBLAS_CHECK(cublasGemmStridedBatchedEx(h, ob.op, oa.op, int(N), int(M), int(K), &one, b.impl()->data(),
+                                                       CUDA_R_32F, int(ob.ld), sb, a.impl()->data(), CUDA_R_32F,
+                                                       int(oa.ld), sa, &zero, out.impl()->data(), CUDA_R_32F, int(N),
+                                                       sc, int(B), CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_GEMM_DEFAULT),
+                            what);
+        break;
+      }
       ANNEAL_CUBLAS_CHECK(cublasSgemmStridedBatched(h, ob.op, oa.op, int(N), int(M), int(K), &one, ptr<float>(b),
                                                     int(ob.ld), sb, ptr<float>(a), int(oa.ld), sa, &zero,
                                                     ptr<float>(out), int(N), sc, int(B)),

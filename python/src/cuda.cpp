@@ -16,6 +16,9 @@ void bind_cuda(py::module_& m) {
   c.def("is_available", &cuda_is_available, "True when a CUDA device can run anneal's kernels");
   c.def("is_built", &cuda_is_built, "True when anneal was compiled with its CUDA backend");
   c.def("device_count", &cuda_device_count);
+  c.def("set_allow_tf32", &cuda_set_allow_tf32, py::arg("allow"),
+        "let float32 matrix products use TF32 tensor cores (faster, ~1e-3 relative error)");
+  c.def("allow_tf32", &cuda_allow_tf32);
   c.def("synchronize", [](int device) { cuda_synchronize(device); }, py::arg("device") = -1,
         py::call_guard<py::gil_scoped_release>());
   c.def("memory_allocated", [](int d) { return cuda_allocator(d)->stats().allocated_bytes; }, py::arg("device") = 0);

@@ -78,6 +78,18 @@ TEST_F(Cuda, PinnedHostMemoryRoundTrip) {
   EXPECT_GE(s.allocated_bytes, 4096 * 4);
 }
 
+TEST_F(Cuda, Tf32IsOptInAndClose) {
+  Tensor a = randn({256, 256}), b = randn({256, 256});
+  Tensor exact = matmul(a.to(DType::Float64), b.to(DType::Float64));
+  Tensor ga = a.to(Device("cuda:0")), gb = b.to(Device("cuda:0"));
+  EXPECT_FALSE(cuda_allow_tf32());
+  EXPECT_TRUE(allclose(matmul(ga, gb).cpu().to(DType::Float64), exact, 1e-4, 1e-4));
+  cuda_set_allow_tf32(true);
+  Tensor tf32 = matmul(ga, gb).cpu().to(DType::Float64);
+  cuda_set_allow_tf32(false);
+  EXPECT_TRUE(allclose(tf32, exact, 2e-2, 5e-2));
+}
+
 TEST_F(Cuda, BadDeviceIndexIsAnError) {
   EXPECT_THROW(zeros({1}, TensorOptions(DType::Float32, Device("cuda:" + std::to_string(cuda_device_count())))),
                DeviceError);
