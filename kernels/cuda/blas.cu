@@ -73,6 +73,7 @@ void bmm(const Tensor& a, const Tensor& b, const Tensor& out) {
   const Operand oa = as_column_major(M, K, a.stride(1), a.stride(2));
   const long long sa = a.stride(0), sb = b.stride(0), sc = M * N;
   cublasHandle_t h = handle();
+  ANNEAL_CUBLAS_CHECK(cublasSetStream(h, current_stream()), "CUDA bmm");
   const char* what = "CUDA bmm";
   switch (a.dtype()) {
     case DType::Float32: {

@@ -17,7 +17,7 @@ template <typename T>
 void add_bias_impl(const Tensor& out, const Tensor& bias, int64_t O, int64_t L) {
   const int64_t total = out.numel();
   if (total == 0) return;
-  bias_kernel<T><<<blocks_for(total), kThreads>>>(ptr<T>(out), ptr<T>(bias), O, L, total);
+  bias_kernel<T><<<blocks_for(total), kThreads, 0, current_stream()>>>(ptr<T>(out), ptr<T>(bias), O, L, total);
   check_launch("conv2d bias");
 }
 

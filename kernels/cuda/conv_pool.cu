@@ -139,7 +139,7 @@ void im2col_impl(const Tensor& in, const Tensor& cols, const Conv2dGeometry& g, 
   const Geo G = geo(in.size(1), in.size(2), in.size(3), g);
   const int64_t total = in.size(0) * G.C * G.kh * G.kw * G.OH * G.OW;
   if (total == 0) return;
-  im2col_kernel<T><<<blocks_for(total), kThreads>>>(ptr<T>(in), ptr<T>(cols), G, total,
+  im2col_kernel<T><<<blocks_for(total), kThreads, 0, current_stream()>>>(ptr<T>(in), ptr<T>(cols), G, total,
                                                     store_c<T>(compute_of<T>(pad_value)));
   check_launch("im2col");
 }
@@ -149,7 +149,7 @@ void col2im_impl(const Tensor& cols, const Tensor& out, const Conv2dGeometry& g)
   const Geo G = geo(out.size(1), out.size(2), out.size(3), g);
   const int64_t total = out.numel();
   if (total == 0) return;
-  col2im_kernel<T><<<blocks_for(total), kThreads>>>(ptr<T>(cols), ptr<T>(out), G, total);
+  col2im_kernel<T><<<blocks_for(total), kThreads, 0, current_stream()>>>(ptr<T>(cols), ptr<T>(out), G, total);
   check_launch("col2im");
 }
 
@@ -158,7 +158,7 @@ void max_pool_impl(const Tensor& in, const Tensor& out, const Tensor& indices, c
   const Geo G = geo(in.size(1), in.size(2), in.size(3), g);
   const int64_t total = out.numel();
   if (total == 0) return;
-  max_pool_kernel<T><<<blocks_for(total), kThreads>>>(ptr<T>(in), ptr<T>(out), ptr<int64_t>(indices), G, total);
+  max_pool_kernel<T><<<blocks_for(total), kThreads, 0, current_stream()>>>(ptr<T>(in), ptr<T>(out), ptr<int64_t>(indices), G, total);
   check_launch("max_pool2d");
 }
 
@@ -171,7 +171,7 @@ void max_pool_backward_impl(const Tensor& grad_out, const Tensor& indices, const
     const int64_t total = grad_out.numel();
     if (total == 0) return;
     const int64_t L = grad_out.size(2) * grad_out.size(3), HW = grad_in.size(2) * grad_in.size(3);
-    max_pool_backward_kernel<T><<<blocks_for(total), kThreads>>>(ptr<T>(grad_out), ptr<int64_t>(indices),
+    max_pool_backward_kernel<T><<<blocks_for(total), kThreads, 0, current_stream()>>>(ptr<T>(grad_out), ptr<int64_t>(indices),
                                                                  ptr<T>(grad_in), L, HW, total);
     check_launch("max_pool2d backward");
   }
@@ -182,7 +182,7 @@ void channel_sums_impl(const Tensor& a, const Tensor& b, const Tensor& b_shift, 
                        const Tensor& sum_ab) {
   const int64_t N = a.size(0), C = a.size(1), L = a.size(2);
   if (C == 0) return;
-  channel_sums_kernel<T><<<unsigned(C < 65535 ? C : 65535), kThreads>>>(
+  channel_sums_kernel<T><<<unsigned(C < 65535 ? C : 65535), kThreads, 0, current_stream()>>>(
       ptr<T>(a), ptr<T>(b), b_shift.defined() ? ptr<double>(b_shift) : nullptr, ptr<double>(sum_a),
       ptr<double>(sum_ab), N, C, L);
   check_launch("channel_sums");
@@ -193,7 +193,7 @@ void channel_affine_impl(const Tensor& a, const Tensor& b, const Tensor& ca, con
                          const Tensor& out) {
   const int64_t C = a.size(1), L = a.size(2), total = a.numel();
   if (total == 0) return;
-  channel_affine_kernel<T><<<blocks_for(total), kThreads>>>(
+  channel_affine_kernel<T><<<blocks_for(total), kThreads, 0, current_stream()>>>(
       ptr<T>(a), b.defined() ? ptr<T>(b) : nullptr, ptr<double>(ca), b.defined() ? ptr<double>(cb) : nullptr,
       ptr<double>(c0), ptr<T>(out), C, L, total);
   check_launch("channel_affine");

@@ -12,4 +12,20 @@ Allocator* allocator(int device_index);
 void synchronize(int device_index);  // -1: the current device
 Allocator* pinned_allocator();       // page-locked host memory (cudaHostAlloc), cached
 
+// Streams and events as opaque handles (cudaStream_t / cudaEvent_t; null: the default
+// stream), behind anneal::CudaStream / CudaEvent (kernels/cuda_stream.h).
+void* stream_create(int device);
+void stream_destroy(int device, void* stream);
+void stream_synchronize(int device, void* stream);
+bool stream_query(int device, void* stream);
+void* current_stream(int device);  // this thread's
+void set_current_stream(int device, void* stream);
+void stream_wait_event(int device, void* stream, void* event);
+void* event_create(int device, bool timing);
+void event_destroy(int device, void* event);
+void event_record(int device, void* event, void* stream);
+void event_synchronize(void* event);
+bool event_query(void* event);
+double event_elapsed_ms(void* start, void* end);
+
 }  // namespace anneal::cuda

@@ -26,6 +26,10 @@ namespace anneal::cuda {
 // synchronise, for debugging).
 void check_launch(const char* op);
 
+// The calling thread's current stream on the current device (the default stream unless a
+// CudaStreamGuard chose another); every launch, copy and cuBLAS call goes there.
+cudaStream_t current_stream();
+
 // Makes `device` current for the scope, restoring the previous one.
 class DeviceGuard {
  public:
@@ -138,7 +142,7 @@ template <int K, typename F>
 void for_each_element(const std::array<const Tensor*, K>& ts, const char* op, F f) {
   StridedLayout<K> L = make_layout<K>(ts);
   if (L.numel == 0) return;
-  strided_kernel<K><<<blocks_for(L.numel), kThreads>>>(L, f);
+  strided_kernel<K><<<blocks_for(L.numel), kThreads, 0, current_stream()>>>(L, f);
   check_launch(op);
 }
 

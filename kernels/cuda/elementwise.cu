@@ -152,7 +152,8 @@ void fill(const Tensor& out, Scalar value) { ANNEAL_CUDA_DISPATCH_ALL(out.dtype(
 
 void copy(const Tensor& dst, const Tensor& src) {
   if (dst.dtype() == src.dtype() && dst.is_contiguous() && src.is_contiguous()) {
-    ANNEAL_CUDA_CHECK(cudaMemcpyAsync(dst.impl()->data(), src.impl()->data(), dst.nbytes(), cudaMemcpyDeviceToDevice),
+    ANNEAL_CUDA_CHECK(cudaMemcpyAsync(dst.impl()->data(), src.impl()->data(), dst.nbytes(), cudaMemcpyDeviceToDevice,
+                                    current_stream()),
                       "copy");
     return;
   }
@@ -263,7 +264,7 @@ void arange_impl(const Tensor& out, double start, double step) {
     const int64_t n = out.numel();
     if (n == 0) return;
     const int64_t istart = int64_t(start), istep = int64_t(step);
-    indexed_kernel<<<blocks_for(n), kThreads>>>(ptr<T>(out), n, [istart, istep, start, step] __device__(int64_t i) {
+    indexed_kernel<<<blocks_for(n), kThreads, 0, current_stream()>>>(ptr<T>(out), n, [istart, istep, start, step] __device__(int64_t i) {
       if constexpr (std::is_integral_v<T>) return T(istart + i * istep);
       else return store_c<T>(compute_of<T>(start + double(i) * step));
     });
@@ -275,7 +276,7 @@ template <typename T>
 void uniform_impl(const Tensor& out, uint64_t seed, uint64_t offset, double lo, double hi) {
   const int64_t n = out.numel();
   if (n == 0) return;
-  indexed_kernel<<<blocks_for(n), kThreads>>>(ptr<T>(out), n, [seed, offset, lo, hi] __device__(int64_t i) {
+  indexed_kernel<<<blocks_for(n), kThreads, 0, current_stream()>>>(ptr<T>(out), n, [seed, offset, lo, hi] __device__(int64_t i) {
     if constexpr (std::is_same_v<T, double>) {
       // two words per double: element i uses lanes (2*(i%2), 2*(i%2)+1) of block i/2
       philox::U32x4 r = philox::philox4x32_10(offset + uint64_t(i) / 2, seed);
@@ -293,7 +294,7 @@ template <typename T>
 void normal_impl(const Tensor& out, uint64_t seed, uint64_t offset, double mean, double std) {
   const int64_t n = out.numel();
   if (n == 0) return;
-  indexed_kernel<<<blocks_for(n), kThreads>>>(ptr<T>(out), n, [seed, offset, mean, std] __device__(int64_t i) {
+  indexed_kernel<<<blocks_for(n), kThreads, 0, current_stream()>>>(ptr<T>(out), n, [seed, offset, mean, std] __device__(int64_t i) {
     return store_c<T>(compute_of<T>(mean + std * double(philox::normal_at(seed, offset, i))));
   });
   check_launch("normal_");

@@ -31,7 +31,7 @@ void check_indices(const char* op, const Tensor& index, int64_t size) {
   auto* f = reinterpret_cast<unsigned long long*>(flag.impl()->data());
   const unsigned long long none = kNoBadIndex;
   ANNEAL_CUDA_CHECK(cudaMemcpy(f, &none, sizeof(none), cudaMemcpyHostToDevice), op);
-  check_indices_kernel<<<blocks_for(n), kThreads>>>(ptr<int64_t>(index), n, size, f);
+  check_indices_kernel<<<blocks_for(n), kThreads, 0, current_stream()>>>(ptr<int64_t>(index), n, size, f);
   check_launch(op);
   unsigned long long bad = none;
   ANNEAL_CUDA_CHECK(cudaMemcpy(&bad, f, sizeof(bad), cudaMemcpyDeviceToHost), op);
@@ -138,7 +138,7 @@ void index_select_impl(const Tensor& in, int64_t dim, const Tensor& index, const
   const int64_t outer = prod(in.sizes(), 0, dim), size = in.size(dim), inner = prod(in.sizes(), dim + 1, in.dim());
   const int64_t n = index.numel(), total = outer * n * inner;
   if (total == 0) return;
-  index_select_kernel<T><<<blocks_for(total), kThreads>>>(ptr<T>(in), ptr<int64_t>(index), ptr<T>(out), outer, size, n,
+  index_select_kernel<T><<<blocks_for(total), kThreads, 0, current_stream()>>>(ptr<T>(in), ptr<int64_t>(index), ptr<T>(out), outer, size, n,
                                                           inner);
   check_launch("index_select");
 }
@@ -148,7 +148,7 @@ void index_add_impl(const Tensor& out, int64_t dim, const Tensor& index, const T
   const int64_t outer = prod(out.sizes(), 0, dim), size = out.size(dim), inner = prod(out.sizes(), dim + 1, out.dim());
   const int64_t n = index.numel(), total = outer * n * inner;
   if (total == 0) return;
-  index_add_kernel<T><<<blocks_for(total), kThreads>>>(ptr<T>(out), ptr<int64_t>(index), ptr<T>(src), outer, size, n,
+  index_add_kernel<T><<<blocks_for(total), kThreads, 0, current_stream()>>>(ptr<T>(out), ptr<int64_t>(index), ptr<T>(src), outer, size, n,
                                                        inner);
   check_launch("index_add");
 }
@@ -157,7 +157,7 @@ template <typename T>
 void gather_impl(const Tensor& in, int64_t dim, const Tensor& index, const Tensor& out) {
   const int64_t n = index.numel();
   if (n == 0) return;
-  gather_kernel<T><<<blocks_for(n), kThreads>>>(ptr<T>(in), dims_of(in.sizes()), ptr<int64_t>(index),
+  gather_kernel<T><<<blocks_for(n), kThreads, 0, current_stream()>>>(ptr<T>(in), dims_of(in.sizes()), ptr<int64_t>(index),
                                                 dims_of(index.sizes()), int(dim), ptr<T>(out), n);
   check_launch("gather");
 }
@@ -166,7 +166,7 @@ template <typename T>
 void scatter_impl(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src, bool accumulate) {
   const int64_t n = index.numel();
   if (n == 0) return;
-  scatter_kernel<T><<<blocks_for(n), kThreads>>>(ptr<T>(out), dims_of(out.sizes()), ptr<int64_t>(index),
+  scatter_kernel<T><<<blocks_for(n), kThreads, 0, current_stream()>>>(ptr<T>(out), dims_of(out.sizes()), ptr<int64_t>(index),
                                                  dims_of(index.sizes()), ptr<T>(src), dims_of(src.sizes()), int(dim),
                                                  accumulate, n);
   check_launch("scatter");
@@ -194,14 +194,14 @@ Tensor nonzero_impl(const Tensor& in) {
 #endif
   };
   thrust::counting_iterator<int64_t> first(0), last(n);
-  const int64_t count = thrust::count_if(thrust::device, first, last, is_hit);
+  const int64_t count = thrust::count_if(thrust::cuda::par.on(current_stream()), first, last, is_hit);
   Allocator* alloc = allocator_for(in.device());
   Tensor flat = make_empty({count}, DType::Int64, alloc);
   Tensor out = make_empty({count, nd}, DType::Int64, alloc);
   if (count == 0) return out;
-  thrust::copy_if(thrust::device, first, last, ptr<int64_t>(flat), is_hit);
+  thrust::copy_if(thrust::cuda::par.on(current_stream()), first, last, ptr<int64_t>(flat), is_hit);
   if (nd > 0) {
-    unravel_kernel<<<blocks_for(count), kThreads>>>(ptr<int64_t>(flat), count, dims_of(in.sizes()), ptr<int64_t>(out));
+    unravel_kernel<<<blocks_for(count), kThreads, 0, current_stream()>>>(ptr<int64_t>(flat), count, dims_of(in.sizes()), ptr<int64_t>(out));
     check_launch("nonzero");
   }
   return out;

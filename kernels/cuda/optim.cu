@@ -57,7 +57,7 @@ void sgd_impl(const Tensor& p, const Tensor& g, const Tensor& buf, double lr, do
               double weight_decay, bool nesterov, bool first_step) {
   const int64_t n = p.numel();
   if (n == 0) return;
-  sgd_kernel<T><<<blocks_for(n), kThreads>>>(ptr<T>(p), ptr<T>(g), buf.defined() ? ptr<T>(buf) : nullptr, n,
+  sgd_kernel<T><<<blocks_for(n), kThreads, 0, current_stream()>>>(ptr<T>(p), ptr<T>(g), buf.defined() ? ptr<T>(buf) : nullptr, n,
                                              float(lr), lr, momentum, 1 - dampening, weight_decay, nesterov,
                                              first_step);
   check_launch("sgd_step");
@@ -68,7 +68,7 @@ void adam_impl(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& 
                double b2, double eps, double step_size, double bc2_sqrt) {
   const int64_t n = p.numel();
   if (n == 0) return;
-  adam_kernel<T><<<blocks_for(n), kThreads>>>(ptr<T>(p), ptr<T>(g), ptr<T>(m), ptr<T>(v),
+  adam_kernel<T><<<blocks_for(n), kThreads, 0, current_stream()>>>(ptr<T>(p), ptr<T>(g), ptr<T>(m), ptr<T>(v),
                                               max_v.defined() ? ptr<T>(max_v) : nullptr, n, b1, b2, eps, step_size,
                                               bc2_sqrt);
   check_launch("adam_step");

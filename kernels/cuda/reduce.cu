@@ -83,7 +83,7 @@ void reduce_impl(ReduceOp op, const Tensor& in, const Tensor& out) {
   if (outer * inner == 0) return;
   const T* x = ptr<T>(in);
   if (op == ReduceOp::ArgMax || op == ReduceOp::ArgMin) {
-    reduce_arg_kernel<T><<<blocks_for(outer * inner), kThreads>>>(op == ReduceOp::ArgMax, x, ptr<int64_t>(out), outer,
+    reduce_arg_kernel<T><<<blocks_for(outer * inner), kThreads, 0, current_stream()>>>(op == ReduceOp::ArgMax, x, ptr<int64_t>(out), outer,
                                                                   r, inner);
     check_launch("argmax/argmin");
     return;
@@ -92,9 +92,9 @@ void reduce_impl(ReduceOp op, const Tensor& in, const Tensor& out) {
   const bool to_bool = out.dtype() == DType::Bool;
   if (inner == 1 && r >= 64) {
     const unsigned grid = unsigned(outer < 65535 * 4 ? outer : 65535 * 4);
-    reduce_rows_kernel<T, A><<<grid, kThreads>>>(op, x, out.impl()->data(), to_bool, outer, r);
+    reduce_rows_kernel<T, A><<<grid, kThreads, 0, current_stream()>>>(op, x, out.impl()->data(), to_bool, outer, r);
   } else {
-    reduce_cols_kernel<T, A><<<blocks_for(outer * inner), kThreads>>>(op, x, out.impl()->data(), to_bool, outer, r,
+    reduce_cols_kernel<T, A><<<blocks_for(outer * inner), kThreads, 0, current_stream()>>>(op, x, out.impl()->data(), to_bool, outer, r,
                                                                        inner);
   }
   check_launch("reduce");

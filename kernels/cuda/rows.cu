@@ -147,7 +147,7 @@ template <typename T>
 void softmax_impl(const Tensor& in, const Tensor& out, bool log, int64_t causal_len) {
   const int64_t n = in.size(-1), rows = n ? in.numel() / n : 0;
   if (rows == 0) return;
-  softmax_kernel<T><<<row_blocks(rows), row_threads(n)>>>(ptr<T>(in), ptr<T>(out), rows, n, log, causal_len);
+  softmax_kernel<T><<<row_blocks(rows), row_threads(n), 0, current_stream()>>>(ptr<T>(in), ptr<T>(out), rows, n, log, causal_len);
   check_launch("softmax");
 }
 
@@ -155,7 +155,7 @@ template <typename T>
 void softmax_backward_impl(const Tensor& y, const Tensor& g, const Tensor& dx, bool log) {
   const int64_t n = y.size(-1), rows = n ? y.numel() / n : 0;
   if (rows == 0) return;
-  softmax_backward_kernel<T><<<row_blocks(rows), row_threads(n)>>>(ptr<T>(y), ptr<T>(g), ptr<T>(dx), rows, n, log);
+  softmax_backward_kernel<T><<<row_blocks(rows), row_threads(n), 0, current_stream()>>>(ptr<T>(y), ptr<T>(g), ptr<T>(dx), rows, n, log);
   check_launch("softmax backward");
 }
 
@@ -164,7 +164,7 @@ void layer_norm_impl(const Tensor& x, const Tensor& w, const Tensor& b, double e
                      const Tensor& mean, const Tensor& rstd) {
   const int64_t n = x.size(-1), rows = n ? x.numel() / n : 0;
   if (rows == 0) return;
-  layer_norm_kernel<T><<<row_blocks(rows), row_threads(n)>>>(ptr<T>(x), opt_ptr<T>(w), opt_ptr<T>(b), eps, ptr<T>(y),
+  layer_norm_kernel<T><<<row_blocks(rows), row_threads(n), 0, current_stream()>>>(ptr<T>(x), opt_ptr<T>(w), opt_ptr<T>(b), eps, ptr<T>(y),
                                                              ptr<T>(mean), ptr<T>(rstd), rows, n);
   check_launch("layer_norm");
 }
@@ -174,12 +174,12 @@ void layer_norm_backward_impl(const Tensor& g, const Tensor& x, const Tensor& me
                               const Tensor& w, const Tensor& dx, const Tensor& dw, const Tensor& db) {
   const int64_t n = x.size(-1), rows = n ? x.numel() / n : 0;
   if (dx.defined() && rows > 0) {
-    layer_norm_dx_kernel<T><<<row_blocks(rows), row_threads(n)>>>(ptr<T>(g), ptr<T>(x), ptr<T>(mean), ptr<T>(rstd),
+    layer_norm_dx_kernel<T><<<row_blocks(rows), row_threads(n), 0, current_stream()>>>(ptr<T>(g), ptr<T>(x), ptr<T>(mean), ptr<T>(rstd),
                                                                   opt_ptr<T>(w), ptr<T>(dx), rows, n);
     check_launch("layer_norm backward (dx)");
   }
   if ((dw.defined() || db.defined()) && n > 0) {
-    layer_norm_dwdb_kernel<T><<<blocks_for(n), kThreads>>>(ptr<T>(g), ptr<T>(x), ptr<T>(mean), ptr<T>(rstd),
+    layer_norm_dwdb_kernel<T><<<blocks_for(n), kThreads, 0, current_stream()>>>(ptr<T>(g), ptr<T>(x), ptr<T>(mean), ptr<T>(rstd),
                                                            dw.defined() ? ptr<T>(dw) : nullptr,
                                                            db.defined() ? ptr<T>(db) : nullptr, rows, n);
     check_launch("layer_norm backward (dw, db)");

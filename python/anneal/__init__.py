@@ -77,6 +77,22 @@ class autocast(contextlib.ContextDecorator):
         return False
 
 
+class _StreamScope(contextlib.ContextDecorator):
+    """`with anneal.cuda.stream(s):` queues this thread's work for s's device on s."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def __enter__(self):
+        self._guard = _C.cuda._StreamGuard(self.stream)
+        return self.stream
+
+    def __exit__(self, *exc):
+        del self._guard
+        return False
+
+
+cuda.stream = _StreamScope
 autograd.no_grad = no_grad
 autograd.enable_grad = enable_grad
 

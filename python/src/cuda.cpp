@@ -29,6 +29,26 @@ void bind_cuda(py::module_& m) {
   c.def("empty_cache", [] {
     for (int d = 0; d < cuda_device_count(); ++d) cuda_allocator(d)->empty_cache();
   });
+  py::class_<CudaStream>(c, "Stream")
+      .def(py::init([](int device) { return CudaStream::create(device); }), py::arg("device") = 0,
+           "a new stream on cuda:device")
+      .def_static("default", &CudaStream::default_stream, py::arg("device") = 0)
+      .def_static("current", &CudaStream::current, py::arg("device") = 0)
+      .def_property_readonly("device", &CudaStream::device)
+      .def("synchronize", &CudaStream::synchronize, py::call_guard<py::gil_scoped_release>())
+      .def("query", &CudaStream::query)
+      .def("__eq__", &CudaStream::operator==);
+  py::class_<CudaStreamGuard>(c, "_StreamGuard").def(py::init<const CudaStream&>(), py::keep_alive<1, 2>());
+  py::class_<CudaEvent>(c, "Event")
+      .def(py::init<int, bool>(), py::arg("device") = 0, py::arg("enable_timing") = true)
+      .def("record", [](CudaEvent& e, std::optional<CudaStream> s) {
+        if (s) e.record(*s);
+        else e.record();
+      }, py::arg("stream") = py::none())
+      .def("synchronize", &CudaEvent::synchronize, py::call_guard<py::gil_scoped_release>())
+      .def("query", &CudaEvent::query)
+      .def("wait", &CudaEvent::block, py::arg("stream"), "make `stream` wait for this event")
+      .def("elapsed_time", &CudaEvent::elapsed_ms, py::arg("end"), "milliseconds from this event to `end`");
   c.def("memory_stats", [](int d) {
     MemoryStats s = cuda_allocator(d)->stats();
     py::dict out;

@@ -90,6 +90,34 @@ TEST_F(Cuda, Tf32IsOptInAndClose) {
   EXPECT_TRUE(allclose(tf32, exact, 2e-2, 5e-2));
 }
 
+TEST(CudaStreams, WithoutADeviceTheyAreDeviceErrors) {
+  if (cuda_is_available()) GTEST_SKIP() << "a CUDA device is present";
+  EXPECT_THROW(CudaStream::create(0), DeviceError);
+  EXPECT_THROW(CudaEvent(0), DeviceError);
+}
+
+TEST_F(Cuda, StreamsOrderWorkAndEventsTimeIt) {
+  CudaStream s = CudaStream::create(0);
+  EXPECT_EQ(CudaStream::current(0), CudaStream::default_stream(0));
+  Tensor a = randn({1024, 1024}, TensorOptions(DType::Float32, Device("cuda:0")));
+  CudaEvent start(0), end(0);
+  Tensor c;
+  {
+    CudaStreamGuard g(s);
+    EXPECT_EQ(CudaStream::current(0), s);
+    start.record();
+    c = matmul(a, a) + 1.0;
+    end.record();
+  }
+  EXPECT_EQ(CudaStream::current(0), CudaStream::default_stream(0));  // restored
+  s.synchronize();
+  EXPECT_TRUE(s.query());
+  EXPECT_TRUE(end.query());
+  EXPECT_GT(start.elapsed_ms(end), 0.0);
+  Tensor ref = matmul(a.cpu(), a.cpu()) + 1.0;
+  EXPECT_TRUE(allclose(c.cpu(), ref, 1e-3, 1e-3));
+}
+
 TEST_F(Cuda, BadDeviceIndexIsAnError) {
   EXPECT_THROW(zeros({1}, TensorOptions(DType::Float32, Device("cuda:" + std::to_string(cuda_device_count())))),
                DeviceError);

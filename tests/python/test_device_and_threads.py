@@ -23,6 +23,10 @@ def test_cuda_functions_report_the_build():
         with pytest.raises(RuntimeError, match="cuda"):
             anneal.zeros(2, device="cuda")
         anneal.cuda.empty_cache()  # nothing to free: a no-op
+        with pytest.raises(RuntimeError, match="CUDA"):
+            anneal.cuda.Stream()
+        with pytest.raises(RuntimeError, match="CUDA"):
+            anneal.cuda.Event()
     else:
         before = anneal.cuda.memory_allocated(0)
         x = anneal.zeros(1024, 1024, device="cuda")
@@ -31,6 +35,14 @@ def test_cuda_functions_report_the_build():
         assert anneal.cuda.memory_stats(0)["peak_allocated_bytes"] >= anneal.cuda.memory_allocated(0)
         del x
         assert anneal.cuda.memory_allocated(0) == before
+        s, start, end = anneal.cuda.Stream(), anneal.cuda.Event(), anneal.cuda.Event()
+        with anneal.cuda.stream(s):
+            start.record()
+            y = anneal.ones(512, 512, device="cuda") @ anneal.ones(512, 512, device="cuda")
+            end.record()
+        s.synchronize()
+        assert end.query() and start.elapsed_time(end) >= 0
+        assert y.cpu()[0, 0].item() == 512.0
 
 
 def share_of_time_python_ran_beside(fn):
