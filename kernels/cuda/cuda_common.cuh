@@ -138,11 +138,24 @@ __global__ void strided_kernel(StridedLayout<K> L, F f) {
   }
 }
 
+// The common case: after merging, one dim (contiguous operands, scalars broadcast with
+// stride 0): pointers advance by a multiply, no index division per element.
+template <int K, typename F>
+__global__ void flat_kernel(StridedLayout<K> L, F f) {
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < L.numel; i += int64_t(gridDim.x) * blockDim.x) {
+    char* p[K];
+#pragma unroll
+    for (int k = 0; k < K; ++k) p[k] = L.base[k] + (L.ndim == 1 ? i * L.strides[k][0] : 0);
+    f(p);
+  }
+}
+
 template <int K, typename F>
 void for_each_element(const std::array<const Tensor*, K>& ts, const char* op, F f) {
   StridedLayout<K> L = make_layout<K>(ts);
   if (L.numel == 0) return;
-  strided_kernel<K><<<blocks_for(L.numel), kThreads, 0, current_stream()>>>(L, f);
+  if (L.ndim <= 1) flat_kernel<K><<<blocks_for(L.numel), kThreads, 0, current_stream()>>>(L, f);
+  else strided_kernel<K><<<blocks_for(L.numel), kThreads, 0, current_stream()>>>(L, f);
   check_launch(op);
 }
 
