@@ -12,13 +12,14 @@ bool on_autocast_device(const Tensor& t) {
   return t.defined() && t.device().type == state.device && is_floating(t.dtype());
 }
 
-std::optional<TensorList> cast_all(const TensorList& inputs, bool (*needs)(const Tensor&), DType to) {
+std::optional<TensorList> cast_all(std::initializer_list<const Tensor*> inputs, bool (*needs)(const Tensor&),
+                                   DType to) {
   bool any = false;
-  for (const Tensor& t : inputs) any |= needs(t);
+  for (const Tensor* t : inputs) any |= needs(*t);
   if (!any) return std::nullopt;
   TensorList out;
   out.reserve(inputs.size());
-  for (const Tensor& t : inputs) out.push_back(needs(t) ? t.to(to) : t);
+  for (const Tensor* t : inputs) out.push_back(needs(*t) ? t->to(to) : *t);
   return out;
 }
 
@@ -35,13 +36,13 @@ AutocastGuard::~AutocastGuard() { state = prev_; }
 
 namespace detail {
 
-std::optional<TensorList> autocast_low(const TensorList& inputs) {
+std::optional<TensorList> autocast_low(std::initializer_list<const Tensor*> inputs) {
   if (!state.enabled) return std::nullopt;
   return cast_all(
       inputs, [](const Tensor& t) { return on_autocast_device(t) && t.dtype() != state.dtype; }, state.dtype);
 }
 
-std::optional<TensorList> autocast_f32(const TensorList& inputs) {
+std::optional<TensorList> autocast_f32(std::initializer_list<const Tensor*> inputs) {
   if (!state.enabled) return std::nullopt;
   return cast_all(
       inputs,

@@ -4,6 +4,7 @@
 // the way in, through autograd, so float32 master weights receive float32 gradients),
 // while softmax, normalisation and losses run in float32. As torch.autocast; the state
 // is per thread.
+#include <initializer_list>
 #include <optional>
 
 #include "core/tensor.h"
@@ -31,10 +32,11 @@ class AutocastGuard {
 
 namespace detail {
 // The inputs cast for a low-precision op (floating tensors on the autocast device to the
-// autocast dtype), or nullopt when autocast leaves them as they are.
-std::optional<TensorList> autocast_low(const TensorList& inputs);
+// autocast dtype), or nullopt when autocast leaves them as they are. Pointers: every
+// matmul, linear, softmax... asks, and outside a scope this must cost nothing.
+std::optional<TensorList> autocast_low(std::initializer_list<const Tensor*> inputs);
 // The inputs cast for a float32 op (16-bit floating tensors to float32), or nullopt.
-std::optional<TensorList> autocast_f32(const TensorList& inputs);
+std::optional<TensorList> autocast_f32(std::initializer_list<const Tensor*> inputs);
 }  // namespace detail
 
 }  // namespace anneal

@@ -48,7 +48,7 @@ void check_matmul_args(const char* op, const Tensor& a, const Tensor& b) {
 }  // namespace
 
 Tensor mm(const Tensor& a, const Tensor& b) {
-  if (auto c = detail::autocast_low({a, b})) return mm((*c)[0], (*c)[1]);
+  if (auto c = detail::autocast_low({&a, &b})) return mm((*c)[0], (*c)[1]);
   check_matmul_args("mm", a, b);
   ANNEAL_CHECK(a.dim() == 2 && b.dim() == 2, ValueError, "mm: expected 2-D tensors, got ", a.shape_str(), " and ",
                b.shape_str());
@@ -67,7 +67,7 @@ Tensor mm(const Tensor& a, const Tensor& b) {
 }
 
 Tensor bmm(const Tensor& a, const Tensor& b) {
-  if (auto c = detail::autocast_low({a, b})) return bmm((*c)[0], (*c)[1]);
+  if (auto c = detail::autocast_low({&a, &b})) return bmm((*c)[0], (*c)[1]);
   check_matmul_args("bmm", a, b);
   ANNEAL_CHECK(a.dim() == 3 && b.dim() == 3, ValueError, "bmm: expected 3-D tensors, got ", a.shape_str(), " and ",
                b.shape_str());
@@ -87,7 +87,7 @@ Tensor bmm(const Tensor& a, const Tensor& b) {
 Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   check_defined("matmul", a_in);
   check_defined("matmul", b_in, "other");
-  if (auto c = detail::autocast_low({a_in, b_in})) return matmul((*c)[0], (*c)[1]);
+  if (auto c = detail::autocast_low({&a_in, &b_in})) return matmul((*c)[0], (*c)[1]);
   ANNEAL_CHECK(a_in.dim() > 0 && b_in.dim() > 0, ValueError, "matmul: both arguments need at least 1 dimension, got ",
                a_in.dim(), "D and ", b_in.dim(), "D");
   DType dt = result_type({a_in, b_in});
@@ -140,7 +140,7 @@ Tensor addmm(const Tensor& c, const Tensor& a, const Tensor& b, Scalar beta, Sca
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   check_defined("linear", x);
   check_defined("linear", weight, "weight");
-  if (auto c = detail::autocast_low({x, weight, bias})) return linear((*c)[0], (*c)[1], (*c)[2]);
+  if (auto c = detail::autocast_low({&x, &weight, &bias})) return linear((*c)[0], (*c)[1], (*c)[2]);
   ANNEAL_CHECK(weight.dim() == 2, ValueError, "linear: weight must be 2-D [out_features, in_features], got ",
                weight.shape_str());
   ANNEAL_CHECK(x.dim() >= 1 && x.size(-1) == weight.size(1), ValueError, "linear: input has ", x.dim() ? x.size(-1) : 0,

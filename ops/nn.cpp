@@ -88,11 +88,11 @@ Tensor softmax_family(const Tensor& x, int64_t dim, bool log, int64_t causal_len
 }  // namespace
 
 Tensor softmax(const Tensor& x, int64_t dim) {
-  if (auto c = detail::autocast_f32({x})) return softmax((*c)[0], dim);
+  if (auto c = detail::autocast_f32({&x})) return softmax((*c)[0], dim);
   return softmax_family(x, dim, false);
 }
 Tensor log_softmax(const Tensor& x, int64_t dim) {
-  if (auto c = detail::autocast_f32({x})) return log_softmax((*c)[0], dim);
+  if (auto c = detail::autocast_f32({&x})) return log_softmax((*c)[0], dim);
   return softmax_family(x, dim, true);
 }
 
@@ -148,7 +148,7 @@ Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const Tensor& wei
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntropyOptions& opt) {
   check_defined("cross_entropy", logits);
   check_defined("cross_entropy", target, "target");
-  if (auto c = detail::autocast_f32({logits, target, opt.weight})) {
+  if (auto c = detail::autocast_f32({&logits, &target, &opt.weight})) {
     CrossEntropyOptions o = opt;
     o.weight = (*c)[2];
     return cross_entropy((*c)[0], (*c)[1], o);
@@ -195,7 +195,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntr
 }
 
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction r) {
-  if (auto c = detail::autocast_f32({input, target})) return mse_loss((*c)[0], (*c)[1], r);
+  if (auto c = detail::autocast_f32({&input, &target})) return mse_loss((*c)[0], (*c)[1], r);
   check_same_shape("mse_loss", input, target);
   Tensor d = input - target;
   return reduce_loss(d * d, r);
@@ -337,7 +337,7 @@ static Tensor conv2d_direct(const Tensor& x, const Tensor& w, const Tensor& bias
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dOptions& opt) {
   check_defined("conv2d", x);
   check_defined("conv2d", w, "weight");
-  if (auto c = detail::autocast_low({x, w, bias})) return conv2d((*c)[0], (*c)[1], (*c)[2], opt);
+  if (auto c = detail::autocast_low({&x, &w, &bias})) return conv2d((*c)[0], (*c)[1], (*c)[2], opt);
   check_conv_opts("conv2d", opt);
   ANNEAL_CHECK(x.dim() == 4, ValueError, "conv2d: expected a 4-D input [N, C, H, W], got ", x.shape_str());
   ANNEAL_CHECK(w.dim() == 4, ValueError, "conv2d: expected a 4-D weight [O, C/groups, kh, kw], got ", w.shape_str());
@@ -637,7 +637,7 @@ Tensor layer_norm_fused(const Tensor& x, int64_t k, const Tensor& weight, const 
 Tensor layer_norm(const Tensor& x, const IntList& normalized_shape, const Tensor& weight, const Tensor& bias,
                   double eps) {
   check_defined("layer_norm", x);
-  if (auto c = detail::autocast_f32({x, weight, bias})) return layer_norm((*c)[0], normalized_shape, (*c)[1], (*c)[2], eps);
+  if (auto c = detail::autocast_f32({&x, &weight, &bias})) return layer_norm((*c)[0], normalized_shape, (*c)[1], (*c)[2], eps);
   const int64_t k = int64_t(normalized_shape.size());
   ANNEAL_CHECK(k >= 1 && k <= x.dim(), ValueError, "layer_norm: normalized_shape ", shape_to_string(normalized_shape),
                " does not fit input of shape ", x.shape_str());
@@ -664,7 +664,7 @@ Tensor layer_norm(const Tensor& x, const IntList& normalized_shape, const Tensor
 }
 
 Tensor group_norm(const Tensor& x, int64_t G, const Tensor& weight, const Tensor& bias, double eps) {
-  if (auto c = detail::autocast_f32({x, weight, bias})) return group_norm((*c)[0], G, (*c)[1], (*c)[2], eps);
+  if (auto c = detail::autocast_f32({&x, &weight, &bias})) return group_norm((*c)[0], G, (*c)[1], (*c)[2], eps);
   check_defined("group_norm", x);
   ANNEAL_CHECK(x.dim() >= 2, ValueError, "group_norm: expected at least 2-D input [N, C, ...], got ", x.shape_str());
   const int64_t N = x.size(0), C = x.size(1);
@@ -686,7 +686,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
   check_defined("scaled_dot_product_attention", q, "query");
   check_defined("scaled_dot_product_attention", k, "key");
   check_defined("scaled_dot_product_attention", v, "value");
-  if (auto c = detail::autocast_low({q, k, v}))
+  if (auto c = detail::autocast_low({&q, &k, &v}))
     return scaled_dot_product_attention((*c)[0], (*c)[1], (*c)[2], attn_mask, is_causal, scale, dropout_p, gen);
   ANNEAL_CHECK(q.dim() >= 2 && k.dim() >= 2 && v.dim() >= 2, ValueError,
                "scaled_dot_product_attention: query, key and value need at least 2 dims");

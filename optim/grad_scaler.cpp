@@ -26,17 +26,18 @@ void GradScaler::unscale_(Optimizer& opt) {
   ANNEAL_CHECK(!unscaled_, Error, "GradScaler: unscale_() was already called since the last update()");
   NoGradGuard ng;
   const double inv = 1.0 / scale_;
-  bool inf = false;
+  Tensor bad;  // one flag per device kept on the device; read back once, not per parameter
   for (auto& group : opt.param_groups()) {
     for (Tensor& p : group.params) {
       Tensor g = p.grad();
       if (!g.defined()) continue;
       g.mul_(inv);
-      // g·0 is NaN exactly where g is inf or NaN
-      inf = inf || any(isnan(g * 0.0)).item<bool>();
+      Tensor b = any(isnan(g * 0.0));  // g·0 is NaN exactly where g is inf or NaN
+      if (bad.defined() && bad.device() != b.device()) b = b.to(bad.device());
+      bad = bad.defined() ? logical_or(bad, b) : b;
     }
   }
-  found_inf_ = inf;
+  found_inf_ = bad.defined() && bad.item<bool>();
   unscaled_ = true;
 }
 

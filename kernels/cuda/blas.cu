@@ -76,22 +76,6 @@ void bmm(const Tensor& a, const Tensor& b, const Tensor& out) {
   ANNEAL_CUBLAS_CHECK(cublasSetStream(h, current_stream()), "CUDA bmm");
   const char* what = "CUDA bmm";
   switch (a.dtype()) {
-    case DType::Float32: {
-      const float one = 1.f, zero = 0.f;
-      if (cuda_allow_tf32()) {
-        ANNEAL_CUBLAS_CHECK(cublasGemmStridedBatchedEx(h, ob.op, oa.op, int(N), int(M), int(K), &one, b.impl()->data(),
-                                                       CUDA_R_32F, int(ob.ld), sb, a.impl()->data(), CUDA_R_32F,
-                                                       int(oa.ld), sa, &zero, out.impl()->data(), CUDA_R_32F, int(N),
-                                                       sc, int(B), CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_GEMM_DEFAULT),
-                            what);
-        break;
-      }
-      ANNEAL_CUBLAS_CHECK(cublasSgemmStridedBatched(h, ob.op, oa.op, int(N), int(M), int(K), &one, ptr<float>(b),
-                                                    int(ob.ld), sb, ptr<float>(a), int(oa.ld), sa, &zero,
-                                                    ptr<float>(out), int(N), sc, int(B)),
-                          what);
-      break;
-    }
     case DType::Float64: {
       const double one = 1.0, zero = 0.0;
       ANNEAL_CUBLAS_CHECK(cublasDgemmStridedBatched(h, ob.op, oa.op, int(N), int(M), int(K), &one, ptr<double>(b),
@@ -100,13 +84,18 @@ void bmm(const Tensor& a, const Tensor& b, const Tensor& out) {
                           what);
       break;
     }
+    case DType::Float32:
     case DType::Float16:
-    case DType::BFloat16: {  // low-precision storage, float32 accumulation
+    case DType::BFloat16: {  // float32 accumulation; TF32 inputs for float32 only when allowed
       const float one = 1.f, zero = 0.f;
-      const cudaDataType_t t = a.dtype() == DType::Float16 ? CUDA_R_16F : CUDA_R_16BF;
+      const cudaDataType_t t = a.dtype() == DType::Float32   ? CUDA_R_32F
+                               : a.dtype() == DType::Float16 ? CUDA_R_16F
+                                                             : CUDA_R_16BF;
+      const cublasComputeType_t compute =
+          a.dtype() == DType::Float32 && cuda_allow_tf32() ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
       ANNEAL_CUBLAS_CHECK(cublasGemmStridedBatchedEx(h, ob.op, oa.op, int(N), int(M), int(K), &one, b.impl()->data(), t,
                                                      int(ob.ld), sb, a.impl()->data(), t, int(oa.ld), sa, &zero,
-                                                     out.impl()->data(), t, int(N), sc, int(B), CUBLAS_COMPUTE_32F,
+                                                     out.impl()->data(), t, int(N), sc, int(B), compute,
                                                      CUBLAS_GEMM_DEFAULT),
                           what);
       break;

@@ -170,7 +170,7 @@ void bind_functions(py::module_& m) {
   m.def("equal", &equal);
   m.def("min", [](const Tensor& x, std::optional<int64_t> dim, bool keepdim) -> py::object {
     if (!dim) return py::cast(min(x));
-    Tensor v = amin(x, {*dim}, keepdim), i = argmin(x, *dim, keepdim);
+    auto [v, i] = min(x, *dim, keepdim);
     return py::make_tuple(v, i);
   }, py::arg("input"), py::arg("dim") = py::none(), py::arg("keepdim") = false);
   m.def("argmin", [](const Tensor& x, std::optional<int64_t> dim, bool keepdim) { return argmin(x, dim, keepdim); },
