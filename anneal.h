@@ -12,6 +12,7 @@
 #include "data/sampler.h"
 #include "data/transforms.h"
 #include "kernels/backend.h"
+#include "kernels/cuda_graph.h"
 #include "kernels/cuda_stream.h"
 #include "kernels/cpu/parallel.h"
 #include "nn/attention.h"

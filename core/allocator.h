@@ -32,6 +32,10 @@ class Allocator {
   virtual MemoryStats stats() const = 0;
   virtual void reset_peak_stats() = 0;
   virtual void empty_cache() = 0;  // return cached blocks to the system
+  // `ptr` (a block this allocator gave out) is also used by work on `stream` (a native
+  // stream handle); its memory must not be reused before that work is done. A no-op for
+  // allocators without streams.
+  virtual void record_stream(void* /*ptr*/, void* /*stream*/) {}
 };
 
 // Keeps freed blocks in per-size lists and hands them out again; the memory itself

@@ -3,6 +3,8 @@
 #include "kernels/cuda_stream.h"
 
 #include "core/error.h"
+#include "core/tensor.h"
+#include "core/tensor_impl.h"
 #include "kernels/backend.h"
 #ifdef ANNEAL_WITH_CUDA
 #include "kernels/cuda/cuda_backend.h"
@@ -81,5 +83,13 @@ bool CudaEvent::query() const { check_device(device_); return true; }
 void CudaEvent::block(const CudaStream&) const { check_device(device_); }
 double CudaEvent::elapsed_ms(const CudaEvent&) const { check_device(device_); return 0; }
 #endif
+
+void record_stream(const Tensor& tensor, const CudaStream& stream) {
+  ANNEAL_CHECK(tensor.defined(), ValueError, "record_stream: the tensor is undefined");
+  ANNEAL_CHECK(tensor.device() == Device(DeviceType::CUDA, stream.device()), DeviceError,
+               "record_stream: the tensor is on ", tensor.device().str(), ", the stream on cuda:", stream.device());
+  const Storage& storage = tensor.impl()->storage();
+  if (Allocator* a = storage->allocator()) a->record_stream(storage->data(), stream.native_handle());
+}
 
 }  // namespace anneal

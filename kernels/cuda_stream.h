@@ -8,6 +8,8 @@
 
 namespace anneal {
 
+class Tensor;
+
 class CudaStream {
  public:
   static CudaStream create(int device = 0);          // a new stream on the device
@@ -52,5 +54,10 @@ class CudaEvent {
   int device_;
   std::shared_ptr<void> handle_;  // a cudaEvent_t
 };
+
+// The tensor's memory is also used by work queued on `stream` (not the stream it was
+// allocated on): when the tensor is freed, its block is reused only after that work is
+// done. Needed after handing a tensor to another stream, as in PyTorch.
+void record_stream(const Tensor& tensor, const CudaStream& stream);
 
 }  // namespace anneal

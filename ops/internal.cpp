@@ -1,5 +1,7 @@
 #include "ops/internal.h"
 
+#include "kernels/cuda_graph.h"
+
 #include <algorithm>
 
 namespace anneal::detail {
@@ -170,5 +172,7 @@ IntList normalize_dims(const char* op, const IntList& dims, int64_t ndim) {
   std::sort(out.begin(), out.end());
   return out;
 }
+
+bool host_checks_allowed(const Tensor& t) { return !t.device().is_cuda() || !cuda_is_capturing(t.device().index); }
 
 }  // namespace anneal::detail

@@ -28,6 +28,10 @@ inline DType float_compute_dtype(DType d) { return is_floating(d) ? d : default_
 inline DType gemm_dtype(DType d) { return d == DType::Float16 || d == DType::BFloat16 ? DType::Float32 : d; }
 // Infers one -1 entry of `shape` for `numel` elements.
 Shape infer_shape(const char* op, const IntList& shape, int64_t numel);
+// False while t's device stream is being captured into a CUDA graph: checks of values
+// that read them back on the host (targets in range, probabilities in [0, 1]) would wait
+// for the device, which capture forbids; they ran in the eager warm-up steps.
+bool host_checks_allowed(const Tensor& t);
 // The strides for viewing a tensor of `sizes`/`strides` as `new_sizes` without a copy,
 // or nullopt when impossible (PyTorch's computeStride).
 std::optional<Shape> view_strides(const Shape& sizes, const Shape& strides, const Shape& new_sizes);

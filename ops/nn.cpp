@@ -127,7 +127,7 @@ Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const Tensor& wei
   const int64_t C = lp.size(1);
   Tensor valid = t != ignore_index;
   Tensor safe_t = where(valid, t.to(DType::Int64), int64_t(0));
-  if (t.numel() > 0) {
+  if (t.numel() > 0 && host_checks_allowed(t)) {
     Tensor bad = logical_and(valid, logical_or(safe_t < 0, safe_t >= C));
     ANNEAL_CHECK(!any(bad).item<bool>(), IndexError, "nll_loss: target ", masked_select(t, bad)[0].item<int64_t>(),
                  " is out of bounds for ", C, " classes");
@@ -215,7 +215,9 @@ Tensor binary_cross_entropy(const Tensor& probs, const Tensor& target, const Ten
   check_same_shape("binary_cross_entropy", probs, target);
   {
     NoGradGuard ng;
-    ANNEAL_CHECK(probs.numel() == 0 || all(logical_and(probs >= 0, probs <= 1)).item<bool>(), ValueError,
+    ANNEAL_CHECK(probs.numel() == 0 || !host_checks_allowed(probs) ||
+                     all(logical_and(probs >= 0, probs <= 1)).item<bool>(),
+                 ValueError,
                  "binary_cross_entropy: all elements of input should be between 0 and 1");
   }
   // logs clamped at -100 as in PyTorch, so p = 0 or 1 gives a finite loss

@@ -6,6 +6,7 @@
 #include "core/autograd/engine.h"
 #include "core/autograd/grad_mode.h"
 #include "core/error.h"
+#include "kernels/cuda_graph.h"
 #include "ops/ops.h"
 #include "ops/optim_steps.h"
 
@@ -108,6 +109,14 @@ SGD::SGD(std::vector<ParamGroup> groups, Options defaults) : Optimizer(std::move
   }
 }
 
+// State made inside a CUDA graph capture would be made afresh on every replay (a new
+// momentum buffer, step count 1): the step must have run eagerly before capturing.
+static void check_state_before_capture(const Tensor& p, bool state_exists, const std::string& optimizer) {
+  if (state_exists || !p.device().is_cuda() || !cuda_is_capturing(p.device().index)) return;
+  throw ValueError(optimizer + ": no optimizer state yet inside a CUDA graph capture; run step() eagerly a few "
+                   "times before capturing it");
+}
+
 void SGD::step() {
   NoGradGuard ng;
   for (auto& g : groups_) {
@@ -123,6 +132,7 @@ void SGD::step() {
           auto& st = state_[p.impl()];
           auto it = st.find("momentum_buffer");
           first = it == st.end();
+          check_state_before_capture(p, !first, name());
           buf = first ? (st["momentum_buffer"] = empty_like(p)) : it->second;
         }
         // (a new buffer always qualifies; a loaded non-contiguous one takes the composite path)
@@ -136,6 +146,7 @@ void SGD::step() {
       if (momentum != 0) {
         auto& st = state_[p.impl()];
         auto it = st.find("momentum_buffer");
+        check_state_before_capture(p, it != st.end(), name());
         if (it == st.end()) {
           st["momentum_buffer"] = d.clone();
         } else {
@@ -151,16 +162,17 @@ void SGD::step() {
 
 // ---- Adam / AdamW ----
 
-static Options adam_defaults(double lr, double b1, double b2, double eps, double wd, bool amsgrad) {
-  return {{"lr", lr}, {"beta1", b1}, {"beta2", b2}, {"eps", eps}, {"weight_decay", wd}, {"amsgrad", amsgrad}};
+static Options adam_defaults(double lr, double b1, double b2, double eps, double wd, bool amsgrad, bool capturable) {
+  return {{"lr", lr},           {"beta1", b1},        {"beta2", b2},           {"eps", eps},
+          {"weight_decay", wd}, {"amsgrad", amsgrad}, {"capturable", capturable}};
 }
 
-Adam::Adam(TensorList params, double lr, double b1, double b2, double eps, double wd, bool amsgrad)
-    : Adam(std::vector<ParamGroup>{{std::move(params), {}}}, adam_defaults(lr, b1, b2, eps, wd, amsgrad)) {}
+Adam::Adam(TensorList params, double lr, double b1, double b2, double eps, double wd, bool amsgrad, bool capturable)
+    : Adam(std::vector<ParamGroup>{{std::move(params), {}}}, adam_defaults(lr, b1, b2, eps, wd, amsgrad, capturable)) {}
 
 Adam::Adam(std::vector<ParamGroup> groups, Options defaults, bool decoupled)
     : Optimizer(std::move(groups), [&] {
-        Options d = adam_defaults(1e-3, 0.9, 0.999, 1e-8, 0, false);
+        Options d = adam_defaults(1e-3, 0.9, 0.999, 1e-8, 0, false, false);
         for (auto& [k, v] : defaults) d[k] = v;
         return d;
       }()),
@@ -180,26 +192,35 @@ void Adam::step() {
     const double lr = g.get("lr"), b1 = g.get("beta1"), b2 = g.get("beta2"), eps = g.get("eps"),
                  wd = g.get("weight_decay");
     const bool amsgrad = g.get("amsgrad") != 0;
+    const bool capturable = g.options.count("capturable") && g.get("capturable") != 0;
     for (auto& p : g.params) {
       if (!p.grad().defined()) continue;
       Tensor grad = p.grad();
       auto& st = state_[p.impl()];
+      check_state_before_capture(p, !st.empty(), name());
       if (st.empty()) {
-        st["step"] = zeros({}, DType::Float64);
+        st["step"] = zeros({}, TensorOptions(DType::Float64, capturable ? p.device() : kCPU));
         st["exp_avg"] = zeros_like(p);
         st["exp_avg_sq"] = zeros_like(p);
         if (amsgrad) st["max_exp_avg_sq"] = zeros_like(p);
       }
-      st["step"].add_(1.0);
-      const double t = st["step"].item<double>();
       if (wd != 0) {
         if (decoupled_) p.mul_(1 - lr * wd);
         else grad = grad + p * wd;
       }
       Tensor& m = st["exp_avg"];
       Tensor& v = st["exp_avg_sq"];
-      const double bc1 = 1 - std::pow(b1, t), bc2 = 1 - std::pow(b2, t);
       Tensor max_v = amsgrad ? st["max_exp_avg_sq"] : Tensor();
+      if (capturable) {
+        step_on_device(p, grad, st, m, v, max_v, lr, b1, b2, eps);
+        continue;
+      }
+      ANNEAL_CHECK(!p.device().is_cuda() || !cuda_is_capturing(p.device().index), ValueError, name(),
+                   ": inside a CUDA graph capture the step count must live on the device; make the optimizer with "
+                   "capturable = true");
+      st["step"].add_(1.0);
+      const double t = st["step"].item<double>();
+      const double bc1 = 1 - std::pow(b1, t), bc2 = 1 - std::pow(b2, t);
       if (fused_step_applies(p, {&grad, &m, &v}) && (!amsgrad || fused_step_applies(p, {&max_v}))) {
         adam_step_(p, grad, m, v, max_v, b1, b2, eps, lr / bc1, std::sqrt(bc2));
         continue;
@@ -208,9 +229,8 @@ void Adam::step() {
       v.mul_(b2).add_(grad * grad, 1 - b2);
       Tensor denom_src = v;
       if (amsgrad) {
-        Tensor& mx = st["max_exp_avg_sq"];
-        mx.copy_(maximum(mx, v));
-        denom_src = mx;
+        max_v.copy_(maximum(max_v, v));
+        denom_src = max_v;
       }
       Tensor denom = sqrt(denom_src) / std::sqrt(bc2) + eps;
       p.add_(m / denom, -lr / bc1);
@@ -218,8 +238,30 @@ void Adam::step() {
   }
 }
 
-AdamW::AdamW(TensorList params, double lr, double b1, double b2, double eps, double wd, bool amsgrad)
-    : Adam(std::vector<ParamGroup>{{std::move(params), {}}}, adam_defaults(lr, b1, b2, eps, wd, amsgrad), true) {}
+// The same update with the step count and bias corrections as device tensors: no host
+// number depends on the step, so a captured CUDA graph replays it correctly.
+void Adam::step_on_device(Tensor p, const Tensor& grad, std::map<std::string, Tensor>& st, Tensor m, Tensor v,
+                          Tensor max_v, double lr, double b1, double b2, double eps) {
+  Tensor& t = st["step"];
+  if (t.device() != p.device()) t = t.to(p.device());  // e.g. loaded from a checkpoint
+  t.add_(1.0);
+  // b^t = exp(t·ln b); b = 0 gives exp(-inf) = 0, as pow does
+  const Tensor bc1 = neg(exp(t * std::log(b1))) + 1.0;
+  const Tensor bc2_sqrt = sqrt(neg(exp(t * std::log(b2))) + 1.0).to(p.dtype());
+  m.mul_(b1).add_(grad, 1 - b1);
+  v.mul_(b2).add_(grad * grad, 1 - b2);
+  Tensor denom_src = v;
+  if (max_v.defined()) {
+    max_v.copy_(maximum(max_v, v));
+    denom_src = max_v;
+  }
+  const Tensor denom = sqrt(denom_src) / bc2_sqrt + eps;
+  p.sub_(m / denom * (reciprocal(bc1) * lr).to(p.dtype()));
+}
+
+AdamW::AdamW(TensorList params, double lr, double b1, double b2, double eps, double wd, bool amsgrad, bool capturable)
+    : Adam(std::vector<ParamGroup>{{std::move(params), {}}}, adam_defaults(lr, b1, b2, eps, wd, amsgrad, capturable),
+           true) {}
 
 // ---- RMSprop ----
 

@@ -60,20 +60,26 @@ class SGD : public Optimizer {
 // instead of joining the gradient).
 class Adam : public Optimizer {
  public:
+  // capturable: keep the step count on the parameters' device and compute the bias
+  // corrections there, so the step can be captured in a CUDA graph (a few more kernels).
   Adam(TensorList params, double lr = 1e-3, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8,
-       double weight_decay = 0, bool amsgrad = false);
+       double weight_decay = 0, bool amsgrad = false, bool capturable = false);
   Adam(std::vector<ParamGroup> groups, Options defaults, bool decoupled_weight_decay = false);
   void step() override;
   std::string name() const override { return decoupled_ ? "AdamW" : "Adam"; }
 
  protected:
   bool decoupled_ = false;
+
+ private:
+  void step_on_device(Tensor p, const Tensor& grad, std::map<std::string, Tensor>& state, Tensor m, Tensor v,
+                      Tensor max_v, double lr, double b1, double b2, double eps);
 };
 
 class AdamW : public Adam {
  public:
   AdamW(TensorList params, double lr = 1e-3, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8,
-        double weight_decay = 1e-2, bool amsgrad = false);
+        double weight_decay = 1e-2, bool amsgrad = false, bool capturable = false);
 };
 
 class RMSprop : public Optimizer {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/stream_allocator.h"
 #include "core/tensor_impl.h"
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/cuda_common.cuh"
@@ -39,29 +40,31 @@ namespace {
 
 size_t round_512(size_t n) { return n < 512 ? 512 : (n + 511) / 512 * 512; }
 
-class CudaCachingAllocator final : public CachingAllocator {
+// Device memory: the stream-aware caching allocator (core/stream_allocator.h) over
+// cudaMalloc, with events for blocks used on several streams.
+class CudaCachingAllocator final : public StreamCachingAllocator {
  public:
   explicit CudaCachingAllocator(int device) : device_(device) {}
   Device device() const override { return Device(DeviceType::CUDA, device_); }
   // ANNEAL_CUDA_POISON=1 (the GPU tests): every block handed out is filled with 0xFF
   // bytes (NaN for floats), so elements a kernel never writes are caught.
   void* allocate(size_t nbytes) override {
-    void* p = CachingAllocator::allocate(nbytes);
+    void* p = StreamCachingAllocator::allocate(nbytes);
     static const bool poison = [] {
       const char* e = std::getenv("ANNEAL_CUDA_POISON");
       return e && e[0] == '1';
     }();
     if (poison && nbytes > 0) {
       DeviceGuard g(device_);
-      ANNEAL_CUDA_CHECK(cudaMemset(p, 0xFF, nbytes), "CUDA allocator (poison)");
+      ANNEAL_CUDA_CHECK(cudaMemsetAsync(p, 0xFF, nbytes, cuda::current_stream()), "CUDA allocator (poison)");
     }
     return p;
   }
 
  private:
-  size_t round(size_t n) const override { return round_512(n); }
+  StreamId current_stream() const override { return cuda::current_stream(device_); }
   void* system_alloc(size_t size) override {
-    ANNEAL_CUDA_CHECK(cudaSetDevice(device_), "CUDA allocator");
+    DeviceGuard g(device_);
     void* p = nullptr;
     if (cudaMalloc(&p, size) != cudaSuccess) {
       (void)cudaGetLastError();  // out of memory is not sticky: clear it, the caller retries
@@ -69,7 +72,19 @@ class CudaCachingAllocator final : public CachingAllocator {
     }
     return p;
   }
-  void system_free(void* p) override { cudaFree(p); }
+  void system_free(void* p) override {
+    DeviceGuard g(device_);
+    (void)cudaFree(p);  // frees are not worth failing for: the memory is gone either way
+  }
+  // events from streams.cu: untimed, recorded on the stream that also used the block
+  void* record_event(StreamId stream) override {
+    void* e = event_create(device_, false);
+    event_record(device_, e, stream);
+    return e;
+  }
+  bool event_done(void* e) override { return event_query(e); }
+  void wait_event(void* e) override { event_synchronize(e); }
+  void destroy_event(void* e) override { event_destroy(device_, e); }
   std::string out_of_memory_message(size_t nbytes, const MemoryStats& s) const override {
     return str("CUDA out of memory: tried to allocate ", nbytes, " bytes on cuda:", device_, " (", s.allocated_bytes,
                " bytes allocated, ", s.reserved_bytes, " reserved, ", s.num_system_allocs, " cudaMalloc calls)");

@@ -28,4 +28,13 @@ void event_synchronize(void* event);
 bool event_query(void* event);
 double event_elapsed_ms(void* start, void* end);
 
+// CUDA graphs (kernels/cuda/graphs.cu), behind anneal::CudaGraph (kernels/cuda_graph.h).
+void* graph_create(int device);
+void graph_capture_begin(void* graph);
+void graph_capture_end(void* graph);
+void graph_replay(void* graph);
+bool graph_captured(void* graph);
+void graph_destroy(void* graph);  // ends an open capture, frees the graph and its pool
+bool is_capturing(int device);    // this thread's current stream there
+
 }  // namespace anneal::cuda

@@ -6,6 +6,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <type_traits>
 
 #include "core/error.h"
@@ -115,6 +116,13 @@ __device__ __forceinline__ A block_reduce(A v, F f, A identity) {
   return partial[0];
 }
 
+// Whether the current stream is being captured into a CUDA graph (see graphs.cu).
+inline bool stream_capturing() {
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  ANNEAL_CUDA_CHECK(cudaStreamIsCapturing(current_stream(), &status), "stream capture status");
+  return status == cudaStreamCaptureStatusActive;
+}
+
 template <typename T>
 T* ptr(const Tensor& t) {
   return reinterpret_cast<T*>(t.impl()->data());
@@ -150,12 +158,92 @@ __global__ void flat_kernel(StridedLayout<K> L, F f) {
   }
 }
 
+// Contiguous operands of one element size E (scalars broadcast with stride 0 allowed),
+// 16-byte aligned: each thread moves 16 bytes per operand with one 128-bit load/store and
+// applies f to the 16/E elements in registers. Broadcast scalars are replicated into their
+// register vector once, so every pointer f sees has a compile-time offset into registers.
+// Work items past nvec are the tail elements, done one by one.
+template <int K, int E, typename F>
+__global__ void vectorized_kernel(StridedLayout<K> L, int64_t nvec, int64_t items, F f) {
+  constexpr int N = 16 / E;
+  uint4 in[K];
+#pragma unroll
+  for (int k = 1; k < K; ++k) {
+    if (L.strides[k][0] != 0) continue;
+#pragma unroll
+    for (int j = 0; j < N; ++j) memcpy(reinterpret_cast<char*>(&in[k]) + j * E, L.base[k], E);
+  }
+  for (int64_t v = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; v < items; v += int64_t(gridDim.x) * blockDim.x) {
+    if (v < nvec) {
+#pragma unroll
+      for (int k = 1; k < K; ++k)
+        if (L.strides[k][0] != 0) in[k] = reinterpret_cast<const uint4*>(L.base[k])[v];
+      uint4 out;
+#pragma unroll
+      for (int j = 0; j < N; ++j) {
+        char* p[K];
+        p[0] = reinterpret_cast<char*>(&out) + j * E;
+#pragma unroll
+        for (int k = 1; k < K; ++k) p[k] = reinterpret_cast<char*>(&in[k]) + j * E;
+        f(p);
+      }
+      reinterpret_cast<uint4*>(L.base[0])[v] = out;
+    } else {
+      const int64_t i = nvec * N + (v - nvec);
+      char* p[K];
+#pragma unroll
+      for (int k = 0; k < K; ++k) p[k] = L.base[k] + i * L.strides[k][0];
+      f(p);
+    }
+  }
+}
+
+// ANNEAL_CUDA_VECTORIZE=0 turns the 16-byte path off (to measure what it brings).
+inline bool vectorize_enabled() {
+  static const bool on = [] {
+    const char* e = std::getenv("ANNEAL_CUDA_VECTORIZE");
+    return !(e && e[0] == '0');
+  }();
+  return on;
+}
+
+template <int K>
+bool can_vectorize(const StridedLayout<K>& L, int64_t element_size) {
+  if (L.ndim != 1 || !vectorize_enabled()) return false;
+  if (L.strides[0][0] != element_size) return false;
+  for (int k = 0; k < K; ++k) {
+    const int64_t s = L.strides[k][0];
+    if (s == 0 && k > 0) continue;
+    if (s != element_size || reinterpret_cast<uintptr_t>(L.base[k]) % 16 != 0) return false;
+  }
+  return true;
+}
+
+template <int K, int E, typename F>
+void launch_vectorized(const StridedLayout<K>& L, F f) {
+  const int64_t nvec = L.numel / (16 / E), items = nvec + L.numel % (16 / E);
+  vectorized_kernel<K, E><<<blocks_for(items), kThreads, 0, current_stream()>>>(L, nvec, items, f);
+}
+
 template <int K, typename F>
 void for_each_element(const std::array<const Tensor*, K>& ts, const char* op, F f) {
   StridedLayout<K> L = make_layout<K>(ts);
   if (L.numel == 0) return;
-  if (L.ndim <= 1) flat_kernel<K><<<blocks_for(L.numel), kThreads, 0, current_stream()>>>(L, f);
-  else strided_kernel<K><<<blocks_for(L.numel), kThreads, 0, current_stream()>>>(L, f);
+  const int64_t e = ts[0]->element_size();
+  bool one_size = true;
+  for (const Tensor* t : ts) one_size = one_size && int64_t(t->element_size()) == e;
+  if (one_size && can_vectorize<K>(L, e)) {
+    switch (e) {
+      case 1: launch_vectorized<K, 1>(L, f); break;
+      case 2: launch_vectorized<K, 2>(L, f); break;
+      case 4: launch_vectorized<K, 4>(L, f); break;
+      default: launch_vectorized<K, 8>(L, f); break;
+    }
+  } else if (L.ndim <= 1) {
+    flat_kernel<K><<<blocks_for(L.numel), kThreads, 0, current_stream()>>>(L, f);
+  } else {
+    strided_kernel<K><<<blocks_for(L.numel), kThreads, 0, current_stream()>>>(L, f);
+  }
   check_launch(op);
 }
 

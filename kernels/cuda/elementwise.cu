@@ -311,10 +311,20 @@ void where(const Tensor& cond, const Tensor& a, const Tensor& b, const Tensor& o
 void arange(const Tensor& out, double start, double step) {
   ANNEAL_CUDA_DISPATCH_ALL(out.dtype(), "arange", (arange_impl<T>(out, start, step)));
 }
+// The seed and counter offset are frozen into a captured graph: every replay would draw
+// the same numbers, so capture refuses random ops rather than repeat a dropout mask.
+static void check_not_capturing_random(const char* op) {
+  ANNEAL_CHECK(!stream_capturing(), NotImplementedError, "CUDA ", op,
+               ": random numbers inside a CUDA graph capture would repeat on every replay; draw them outside the "
+               "graph (into a static input) or leave dropout out of the captured step");
+}
+
 void random_uniform(const Tensor& out, uint64_t seed, uint64_t offset, double lo, double hi) {
+  check_not_capturing_random("uniform_");
   ANNEAL_CUDA_DISPATCH_FLOATING(out.dtype(), "uniform_", (uniform_impl<T>(out, seed, offset, lo, hi)));
 }
 void random_normal(const Tensor& out, uint64_t seed, uint64_t offset, double mean, double std) {
+  check_not_capturing_random("normal_");
   ANNEAL_CUDA_DISPATCH_FLOATING(out.dtype(), "normal_", (normal_impl<T>(out, seed, offset, mean, std)));
 }
 

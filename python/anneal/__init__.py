@@ -92,7 +92,31 @@ class _StreamScope(contextlib.ContextDecorator):
         return False
 
 
+class _GraphScope(contextlib.ContextDecorator):
+    """`with anneal.cuda.graph(g):` captures the block's device work into CUDAGraph g
+    (as torch.cuda.graph); g.replay() runs it again. If the block raises, the capture is
+    closed and g stays empty."""
+
+    def __init__(self, cuda_graph):
+        self.cuda_graph = cuda_graph
+
+    def __enter__(self):
+        self.cuda_graph.capture_begin()
+        return self.cuda_graph
+
+    def __exit__(self, exc_type, *exc):
+        if exc_type is None:
+            self.cuda_graph.capture_end()
+        else:
+            try:
+                self.cuda_graph.capture_end()
+            except RuntimeError:
+                pass  # the block's own error is the one to report
+        return False
+
+
 cuda.stream = _StreamScope
+cuda.graph = _GraphScope
 autograd.no_grad = no_grad
 autograd.enable_grad = enable_grad
 

@@ -49,6 +49,16 @@ void bind_cuda(py::module_& m) {
       .def("query", &CudaEvent::query)
       .def("wait", &CudaEvent::block, py::arg("stream"), "make `stream` wait for this event")
       .def("elapsed_time", &CudaEvent::elapsed_ms, py::arg("end"), "milliseconds from this event to `end`");
+  py::class_<CudaGraph>(c, "CUDAGraph",
+                        "Records this thread's work on a device between capture_begin and capture_end; replay() "
+                        "runs it again with one launch (see anneal.cuda.graph)")
+      .def(py::init<int>(), py::arg("device") = 0)
+      .def("capture_begin", &CudaGraph::capture_begin)
+      .def("capture_end", &CudaGraph::capture_end)
+      .def("replay", &CudaGraph::replay, py::call_guard<py::gil_scoped_release>())
+      .def_property_readonly("captured", &CudaGraph::captured)
+      .def_property_readonly("device", &CudaGraph::device);
+  c.def("is_current_stream_capturing", &cuda_is_capturing, py::arg("device") = 0);
   c.def("memory_stats", [](int d) {
     MemoryStats s = cuda_allocator(d)->stats();
     py::dict out;

@@ -359,15 +359,17 @@ void bind_functions(py::module_& m) {
            py::arg("momentum") = 0.0, py::arg("dampening") = 0.0, py::arg("weight_decay") = 0.0,
            py::arg("nesterov") = false, py::arg("maximize") = false, py::keep_alive<1, 2>());
   py::class_<optim::Adam, optim::Optimizer>(optim_m, "Adam")
-      .def(py::init([](TensorList params, double lr, std::pair<double, double> betas, double eps, double wd, bool ams) {
-        return new optim::Adam(std::move(params), lr, betas.first, betas.second, eps, wd, ams);
+      .def(py::init([](TensorList params, double lr, std::pair<double, double> betas, double eps, double wd, bool ams,
+                       bool capturable) {
+        return new optim::Adam(std::move(params), lr, betas.first, betas.second, eps, wd, ams, capturable);
       }), py::arg("params"), py::arg("lr") = 1e-3, py::arg("betas") = std::make_pair(0.9, 0.999), py::arg("eps") = 1e-8,
-          py::arg("weight_decay") = 0.0, py::arg("amsgrad") = false);
+          py::arg("weight_decay") = 0.0, py::arg("amsgrad") = false, py::arg("capturable") = false);
   py::class_<optim::AdamW, optim::Adam>(optim_m, "AdamW")
-      .def(py::init([](TensorList params, double lr, std::pair<double, double> betas, double eps, double wd, bool ams) {
-        return new optim::AdamW(std::move(params), lr, betas.first, betas.second, eps, wd, ams);
+      .def(py::init([](TensorList params, double lr, std::pair<double, double> betas, double eps, double wd, bool ams,
+                       bool capturable) {
+        return new optim::AdamW(std::move(params), lr, betas.first, betas.second, eps, wd, ams, capturable);
       }), py::arg("params"), py::arg("lr") = 1e-3, py::arg("betas") = std::make_pair(0.9, 0.999), py::arg("eps") = 1e-8,
-          py::arg("weight_decay") = 1e-2, py::arg("amsgrad") = false);
+          py::arg("weight_decay") = 1e-2, py::arg("amsgrad") = false, py::arg("capturable") = false);
 }
 
 }  // namespace anneal::python

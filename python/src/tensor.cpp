@@ -135,6 +135,8 @@ void bind_tensor(py::module_& m) {
       .def("contiguous", &Tensor::contiguous, GilRelease())
       .def("pin_memory", &Tensor::pin_memory, GilRelease())
       .def("is_pinned", &Tensor::is_pinned)
+      .def("record_stream", [](const Tensor& x, const CudaStream& s) { record_stream(x, s); }, py::arg("stream"),
+           "Marks the tensor's memory as used by work on `stream`: freeing it waits for that work")
       .def("item", [](const Tensor& x) -> py::object {
         Scalar s = x.item();
         if (s.kind() == Scalar::Kind::Bool) return py::bool_(s.to_bool());

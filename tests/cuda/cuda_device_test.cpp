@@ -35,6 +35,38 @@ TEST_F(Cuda, FillAndAllocatorStatistics) {
   EXPECT_GE(s.allocated_bytes, 1024);
 }
 
+TEST_F(Cuda, SmallTensorsShareSegmentsAndFreedBlocksAreReused) {
+  Allocator* a = allocator_for(Device("cuda:0"));
+  a->empty_cache();
+  const MemoryStats before = a->stats();
+  std::vector<Tensor> small;
+  for (int i = 0; i < 64; ++i) small.push_back(empty({1000}, TensorOptions(DType::Float32, Device("cuda:0"))));
+  // 64 x 4 KB come out of one or two 2 MB segments, not 64 cudaMalloc calls
+  EXPECT_LE(a->stats().num_system_allocs - before.num_system_allocs, 2);
+  const int64_t after_first = a->stats().num_system_allocs;
+  small.clear();
+  for (int i = 0; i < 64; ++i) small.push_back(empty({1000}, TensorOptions(DType::Float32, Device("cuda:0"))));
+  EXPECT_EQ(a->stats().num_system_allocs, after_first);  // all from the cache
+}
+
+TEST_F(Cuda, RecordStreamDefersReuseUntilTheStreamIsDone) {
+  allocator_for(Device("cuda:0"))->empty_cache();  // no other free 16 MB block to pick
+  CudaStream side = CudaStream::create(0);
+  Tensor x = randn({2048, 2048}, TensorOptions(DType::Float32, Device("cuda:0")));
+  void* where = x.data_ptr();
+  Tensor y;
+  {
+    CudaStreamGuard g(side);
+    y = matmul(x, x);
+  }
+  record_stream(x, side);
+  x = Tensor();
+  side.synchronize();  // the side stream's work is done: the block is free again
+  Tensor z = empty({2048, 2048}, TensorOptions(DType::Float32, Device("cuda:0")));
+  EXPECT_EQ(z.data_ptr(), where);
+  EXPECT_THROW(record_stream(ones({2}), side), DeviceError);
+}
+
 TEST_F(Cuda, MixingDevicesIsAnError) {
   Tensor d = ones({4}, TensorOptions(DType::Float32, Device("cuda:0")));
   EXPECT_TRUE(allclose(exp(d).cpu(), exp(ones({4}))));
@@ -121,6 +153,35 @@ TEST_F(Cuda, StreamsOrderWorkAndEventsTimeIt) {
 TEST_F(Cuda, BadDeviceIndexIsAnError) {
   EXPECT_THROW(zeros({1}, TensorOptions(DType::Float32, Device("cuda:" + std::to_string(cuda_device_count())))),
                DeviceError);
+}
+
+}  // namespace
+
+namespace {
+
+// The 16-byte elementwise path: every length around the vector width (tails), scalars
+// broadcast into it, unaligned views that must take the plain path, each dtype size.
+TEST_F(Cuda, VectorizedElementwiseMatchesTheCpuForEveryTailAndAlignment) {
+  const Device gpu("cuda:0");
+  for (DType dt : {DType::Float32, DType::Float64, DType::Float16, DType::BFloat16}) {
+    for (int64_t n : {1, 2, 3, 7, 8, 9, 15, 16, 17, 33, 1000, 4099}) {
+      Tensor a = randn({n + 1}).to(dt), b = randn({n + 1}).to(dt);
+      Tensor ga = a.to(gpu), gb = b.to(gpu);
+      const double tol = dt == DType::Float16 || dt == DType::BFloat16 ? 1e-2 : 1e-6;
+      // aligned, both contiguous
+      EXPECT_TRUE(allclose(add(ga, gb).cpu(), add(a, b), tol, tol)) << dtype_name(dt) << " n=" << n;
+      // a broadcast scalar operand
+      Tensor s = tensor({2.5}).to(dt);
+      EXPECT_TRUE(allclose(mul(ga, s.to(gpu)).cpu(), mul(a, s), tol, tol)) << dtype_name(dt) << " n=" << n;
+      // views starting one element in: not 16-byte aligned
+      Tensor va = ga.narrow(0, 1, n), vb = gb.narrow(0, 1, n);
+      EXPECT_TRUE(allclose(sub(va, vb).cpu(), sub(a.narrow(0, 1, n), b.narrow(0, 1, n)), tol, tol))
+          << dtype_name(dt) << " n=" << n;
+      EXPECT_TRUE(allclose(exp(va).cpu(), exp(a.narrow(0, 1, n)), tol, tol)) << dtype_name(dt) << " n=" << n;
+    }
+  }
+  Tensor bytes = arange(37, TensorOptions(DType::Float32)).to(DType::UInt8);
+  EXPECT_TRUE(equal(add(bytes.to(gpu), bytes.to(gpu)).cpu(), add(bytes, bytes)));
 }
 
 }  // namespace

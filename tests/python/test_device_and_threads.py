@@ -27,6 +27,9 @@ def test_cuda_functions_report_the_build():
             anneal.cuda.Stream()
         with pytest.raises(RuntimeError, match="CUDA"):
             anneal.cuda.Event()
+        with pytest.raises(RuntimeError, match="CUDA"):
+            anneal.cuda.CUDAGraph()
+        assert anneal.cuda.is_current_stream_capturing() is False
     else:
         before = anneal.cuda.memory_allocated(0)
         x = anneal.zeros(1024, 1024, device="cuda")
@@ -43,6 +46,24 @@ def test_cuda_functions_report_the_build():
         s.synchronize()
         assert end.query() and start.elapsed_time(end) >= 0
         assert y.cpu()[0, 0].item() == 512.0
+        # a tensor used on another stream is freed only after that stream's work
+        z = anneal.ones(1024, device="cuda")
+        z.record_stream(s)
+        with pytest.raises(RuntimeError, match="stream"):
+            anneal.ones(4).record_stream(s)
+        del z
+        s.synchronize()
+        assert anneal.cuda.memory_allocated(0) >= 0
+        # a captured graph recomputes from its static input on replay
+        x = anneal.zeros(16, device="cuda")
+        g = anneal.cuda.CUDAGraph()
+        with anneal.cuda.graph(g):
+            assert anneal.cuda.is_current_stream_capturing()
+            out = (x + 1.0) * 2.0
+        for v in (1.0, 5.0):
+            x.copy_(anneal.full([16], v).to("cuda"))
+            g.replay()
+            assert out.cpu()[3].item() == (v + 1.0) * 2.0
 
 
 def share_of_time_python_ran_beside(fn):
@@ -109,3 +130,19 @@ def test_python_threads_run_while_ops_work(op, one_thread):
     # Released: this thread runs through most of the op (about half of it when other
     # processes compete for the 2 cores); held: only at the few call boundaries.
     assert share_of_time_python_ran_beside(repeated) > 0.25
+
+
+def test_capturable_adam_matches_adam():
+    def run(capturable):
+        anneal.manual_seed(0)
+        w = anneal.randn(3, 4, requires_grad=True)
+        opt = anneal.optim.AdamW([w], lr=0.1, weight_decay=0.05, capturable=capturable)
+        for step in range(6):
+            opt.zero_grad()
+            loss = ((w * (step + 1.0)).sin() ** 2).sum()
+            loss.backward()
+            opt.step()
+        return w.detach()
+
+    a, b = run(False), run(True)
+    assert anneal.allclose(a, b, 1e-5, 1e-6)
