@@ -1,5 +1,8 @@
 // Training throughput of the reference workloads, one JSON line per workload:
-//   train_bench mlp|cnn|char_gpt|gpt2 [steps] [--device cuda:0]
+//   train_bench mlp|cnn|char_gpt|gpt2 [steps] [--device cuda:0] [--graph]
+// --graph (CUDA): after eager warm-up steps the whole step (forward, backward, optimizer)
+// is captured once into a CUDA graph; each timed step copies its batch into the captured
+// input tensors and replays the graph (Adam/AdamW are made capturable).
 // mlp: 784-512-256-10, SGD 0.1 momentum 0.9, batch 128; cnn: conv3x3 1->32, pool,
 // conv3x3 32->64, pool, fc 3136->128, fc 10, Adam 1e-3, batch 128; char_gpt: GPT with 4
 // layers, d_model 128, 4 heads, context 128, vocabulary 75, AdamW 3e-4, batch 32.
@@ -34,7 +37,7 @@ struct Workload {
 };
 
 // The model is moved to `device` before its optimizer is made, so both live there.
-Workload make(const std::string& name, Device device) {
+Workload make(const std::string& name, Device device, bool capturable) {
   Workload w;
   Generator g(1);
   if (name == "mlp" || name == "cnn") {
@@ -45,7 +48,7 @@ Workload make(const std::string& name, Device device) {
     } else {
       w.model = nn::make_model("cnn");
       w.model->to(device);
-      w.opt = std::make_unique<optim::Adam>(w.model->parameters(), 1e-3);
+      w.opt = std::make_unique<optim::Adam>(w.model->parameters(), 1e-3, 0.9, 0.999, 1e-8, 0.0, false, capturable);
     }
     for (int i = 0; i < 8; ++i)
       w.batches.push_back({randn({128, 1, 28, 28}, {}, &g), randint(0, 10, {128}, DType::Int64, &g)});
@@ -56,7 +59,7 @@ Workload make(const std::string& name, Device device) {
     w.model = nn::make_model("gpt", {{"vocab_size", "75"}, {"context", "128"}, {"n_layer", "4"}, {"n_head", "4"},
                                      {"d_model", "128"}});
     w.model->to(device);
-    w.opt = std::make_unique<optim::AdamW>(w.model->parameters(), 3e-4, 0.9, 0.999, 1e-8, 0.01);
+    w.opt = std::make_unique<optim::AdamW>(w.model->parameters(), 3e-4, 0.9, 0.999, 1e-8, 0.01, false, capturable);
     for (int i = 0; i < 8; ++i)
       w.batches.push_back({randint(0, 75, {32, 128}, DType::Int64, &g), randint(0, 75, {32, 128}, DType::Int64, &g)});
     w.loss = [](nn::Module& m, const data::Batch& b) {
@@ -68,7 +71,7 @@ Workload make(const std::string& name, Device device) {
     w.model = nn::make_model("gpt", {{"vocab_size", "50257"}, {"context", "1024"}, {"n_layer", "12"},
                                      {"n_head", "12"}, {"d_model", "768"}});
     w.model->to(device);
-    w.opt = std::make_unique<optim::AdamW>(w.model->parameters(), 3e-4, 0.9, 0.95, 1e-8, 0.1);
+    w.opt = std::make_unique<optim::AdamW>(w.model->parameters(), 3e-4, 0.9, 0.95, 1e-8, 0.1, false, capturable);
     for (int i = 0; i < 2; ++i)
       w.batches.push_back({randint(0, 50257, {4, 1024}, DType::Int64, &g), randint(0, 50257, {4, 1024}, DType::Int64, &g)});
     w.loss = [](nn::Module& m, const data::Batch& b) {
@@ -87,30 +90,56 @@ Workload make(const std::string& name, Device device) {
 int main(int argc, char** argv) {
   std::vector<std::string> args;
   Device device = kCPU;
+  bool graph = false;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--device") == 0 && i + 1 < argc) device = Device(argv[++i]);
+    else if (std::strcmp(argv[i], "--graph") == 0) graph = true;
     else args.push_back(argv[i]);
   }
   if (args.empty()) {
-    std::fprintf(stderr, "usage: train_bench mlp|cnn|char_gpt|gpt2 [steps] [--device cuda:0]\n");
+    std::fprintf(stderr, "usage: train_bench mlp|cnn|char_gpt|gpt2 [steps] [--device cuda:0] [--graph]\n");
     return 2;
   }
   const std::string name = args[0];
+  if (graph && !device.is_cuda()) {
+    std::fprintf(stderr, "train_bench: --graph needs --device cuda:N\n");
+    return 2;
+  }
   try {
-    Workload w = make(name, device);
+    Workload w = make(name, device, graph);
     for (auto& b : w.batches) b = {b.data.to(device), b.target.to(device)};
     const int steps = args.size() > 1 ? std::atoi(args[1].c_str())
                                       : (name == "gpt2" ? 20 : name == "char_gpt" ? 60 : name == "cnn" ? 60 : 300);
     const int warmup = std::max(3, steps / 10);
     std::vector<double> ms;
-    for (int s = 0; s < warmup + steps; ++s) {
-      const data::Batch& b = w.batches[size_t(s) % w.batches.size()];
-      auto t0 = std::chrono::steady_clock::now();
+    auto eager_step = [&](const data::Batch& b) {
       w.opt->zero_grad();
       Tensor loss = w.loss(*w.model, b);
       loss.backward();
       w.opt->step();
-      (void)loss.item<double>();
+      return loss;
+    };
+    std::unique_ptr<CudaGraph> cuda_graph;
+    data::Batch captured_batch;
+    Tensor captured_loss;
+    for (int s = 0; s < warmup + steps; ++s) {
+      const data::Batch& b = w.batches[size_t(s) % w.batches.size()];
+      if (graph && !cuda_graph && s == warmup - 1) {  // capture in the last warm-up step
+        captured_batch = {b.data.clone(), b.target.clone()};
+        cuda_graph = std::make_unique<CudaGraph>(device.index);
+        cuda_graph->capture_begin();
+        captured_loss = eager_step(captured_batch);
+        cuda_graph->capture_end();
+      }
+      auto t0 = std::chrono::steady_clock::now();
+      if (cuda_graph) {
+        captured_batch.data.copy_(b.data);
+        captured_batch.target.copy_(b.target);
+        cuda_graph->replay();
+        (void)captured_loss.item<double>();
+      } else {
+        (void)eager_step(b).item<double>();
+      }
       if (s >= warmup) ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     }
     double total = 0;
@@ -123,10 +152,10 @@ int main(int argc, char** argv) {
     for (const Tensor& p : w.model->parameters()) params += p.numel();
     char line[640];
     std::snprintf(line, sizeof line,
-                  "{\"impl\": \"anneal\", \"workload\": \"%s\", \"device\": \"%s\", \"%s\": %.1f, "
+                  "{\"impl\": \"%s\", \"workload\": \"%s\", \"device\": \"%s\", \"%s\": %.1f, "
                   "\"p50_step_ms\": %.3f, \"p90_step_ms\": %.3f, \"peak_rss_mb\": %.1f, \"threads\": %d, "
                   "\"steps\": %d, \"model_tflops\": %.2f}",
-                  name.c_str(), device.str().c_str(), w.unit, rate, ms[ms.size() / 2], ms[ms.size() * 9 / 10],
+                  graph ? "anneal-graph" : "anneal", name.c_str(), device.str().c_str(), w.unit, rate, ms[ms.size() / 2], ms[ms.size() * 9 / 10],
                   double(ru.ru_maxrss) / 1024.0, get_num_threads(), steps,
                   std::strcmp(w.unit, "tokens_per_s") == 0 ? 6.0 * double(params) * rate / 1e12 : 0.0);
     bench::emit(line);

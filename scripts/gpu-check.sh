@@ -68,6 +68,7 @@ grep -E '^\[  FAILED  \] [A-Za-z]' "$out/gpu_tests.log" | sort -u | head -40 | t
 
 log "== GPU benchmarks (anneal, then PyTorch on the same card)"
 timeout 120 ./build-gpu/bench/gpu_bench >"$out/gpu_bench.jsonl" 2>"$out/gpu_bench.err" || log "gpu_bench rc=$? $(tail -1 "$out/gpu_bench.err")"
+ANNEAL_CUDA_VECTORIZE=0 timeout 60 ./build-gpu/bench/gpu_bench --elementwise >>"$out/gpu_bench.jsonl" 2>>"$out/gpu_bench.err"
 [ -n "$py" ] && timeout 120 "$py" bench/gpu_reference.py >>"$out/gpu_bench.jsonl" 2>"$out/gpu_reference.err"
 for w in mlp cnn char_gpt gpt2; do
   timeout 150 ./build-gpu/bench/train_bench "$w" --device cuda:0 >>"$out/train_gpu.jsonl" 2>>"$out/train_gpu.err" ||
@@ -75,10 +76,14 @@ for w in mlp cnn char_gpt gpt2; do
   [ -n "$py" ] && timeout 150 "$py" bench/train_reference.py "$w" --device cuda:0 >>"$out/train_gpu.jsonl" 2>>"$out/train_gpu.err"
 done
 [ -n "$py" ] && timeout 150 "$py" bench/train_reference.py gpt2 --device cuda:0 --autocast >>"$out/train_gpu.jsonl" 2>>"$out/train_gpu.err"
+for w in mlp cnn; do  # the whole step as one CUDA graph replay
+  timeout 120 ./build-gpu/bench/train_bench "$w" --device cuda:0 --graph >>"$out/train_gpu.jsonl" 2>>"$out/train_gpu.err" ||
+    log "train_bench $w --graph rc=$? $(tail -1 "$out/train_gpu.err")"
+done
 cat "$out/gpu_bench.jsonl" "$out/train_gpu.jsonl" | tee -a "$summary"
 
 log "== CPU suite on the GPU machine"
-(cd build-gpu && timeout 150 ctest -j "$(nproc)" -E "CudaOps|CudaTraining|Cuda\\." >"$out/ctest.log" 2>&1)
+(cd build-gpu && timeout 150 ctest -j "$(nproc)" -E "CudaOps|CudaTraining|CudaGraphs|Cuda\\." >"$out/ctest.log" 2>&1)
 log "ctest: rc=$? $(grep -E 'tests passed|tests failed' "$out/ctest.log" | tail -1)"
 
 log "== CPU benchmark of this machine, for the record"
