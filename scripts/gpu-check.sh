@@ -21,6 +21,8 @@ if [ "${1:-}" = "--prepare" ]; then
   cp /usr/lib/x86_64-linux-gnu/libgtest.a /usr/lib/x86_64-linux-gnu/libgtest_main.a .deps/lib/
   cp /usr/include/zlib.h /usr/include/zconf.h .deps/include/
   cp /usr/lib/x86_64-linux-gnu/libz.a .deps/lib/
+  # cuDNN headers, in case the GPU image's cuDNN (a pip package) comes without them
+  mkdir -p .deps/cudnn/include && cp /usr/local/cuda/include/cudnn*.h .deps/cudnn/include/
   grep -qx '/.deps/' .git/info/exclude 2>/dev/null || echo '/.deps/' >>.git/info/exclude
   du -sh .deps
   exit 0
@@ -43,19 +45,32 @@ for cand in /opt/torch/.venv/bin/python /usr/bin/python3 "$(command -v python3)"
 done
 log "python for golden values: ${py:-none found}"
 
+# cuDNN: the toolkit's if it has one, else the pip package beside PyTorch (its libraries
+# must be on LD_LIBRARY_PATH: libcudnn loads its parts at run time).
+cudnn_args=()
+if [ -n "$py" ]; then
+  cudnn_root=$("$py" -c 'import nvidia.cudnn as m; print(list(m.__path__)[0])' 2>/dev/null || true)
+  if [ -n "$cudnn_root" ] && [ -d "$cudnn_root/lib" ]; then
+    cudnn_args+=(-DCUDNN_ROOT="$cudnn_root")
+    [ -f "$cudnn_root/include/cudnn.h" ] || cudnn_args+=(-DCUDNN_INCLUDE_DIR="$root/.deps/cudnn/include")
+    export LD_LIBRARY_PATH="$cudnn_root/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  fi
+fi
+log "cuDNN: ${cudnn_args[*]:-toolkit or none}"
+
 log "== configure + build (CUDA, sm_90)"
 start=$(date +%s)
 cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DANNEAL_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
   -DANNEAL_BUILD_BENCH=ON -DANNEAL_TEST_PYTHON="$py" -DANNEAL_PYTHON=OFF -DANNEAL_PROTOBUF=OFF \
   -DCMAKE_PREFIX_PATH="$root/.deps" -DEigen3_DIR="$root/.deps/share/eigen3/cmake" \
   -DGTEST_ROOT="$root/.deps" -DZLIB_ROOT="$root/.deps" -DZLIB_USE_STATIC_LIBS=ON \
-  -DEIGEN3_INCLUDE_DIR="$root/.deps/include/eigen3" >"$out/configure.log" 2>&1
+  -DEIGEN3_INCLUDE_DIR="$root/.deps/include/eigen3" "${cudnn_args[@]}" >"$out/configure.log" 2>&1
 build_rc=$?
 if [ $build_rc -eq 0 ]; then
   cmake --build build-gpu --parallel "$(nproc)" >"$out/build.log" 2>&1
   build_rc=$?
 fi
-log "build: rc=$build_rc in $(( $(date +%s) - start )) s"
+log "build: rc=$build_rc in $(( $(date +%s) - start )) s; $(grep -o 'anneal: cuDNN.*' "$out/configure.log")"
 if [ $build_rc -ne 0 ]; then
   tail -30 "$out/configure.log" "$out/build.log" 2>/dev/null | tee -a "$summary"
   exit 1

@@ -1,7 +1,9 @@
-// Convolution on the GPU as im2col + cuBLAS batched products (one product per image and
-// group), with the CPU backend's contract. The weight gradient is the per-image products
+// Convolution on the GPU: through cuDNN when the build has it (cudnn_conv.cu), otherwise
+// (or for what cuDNN does not take) as im2col + cuBLAS batched products (one product per
+// image and group), with the CPU backend's contract. The weight gradient is the per-image products
 // summed over the batch by the reduce kernel, in a fixed order.
 #include "kernels/cuda/cuda_common.cuh"
+#include "kernels/cuda/cudnn_conv.h"
 #include "kernels/cuda/kernels.h"
 
 namespace anneal::cuda {
@@ -40,13 +42,15 @@ void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const 
   const int64_t N = x.size(0), C = x.size(1), O = w.size(0), L = out.size(2) * out.size(3);
   const int64_t KK = g.kh * g.kw, Cg = C / groups, Og = O / groups, Kg = Cg * KK;
   if (N == 0 || O == 0 || L == 0) return;
-  Tensor cols = make_empty({N, C * KK, L}, x.dtype(), allocator_for(x.device()));
-  im2col(x, cols, g, 0.0);
-  for (int64_t gi = 0; gi < groups; ++gi) {
-    Tensor a = make_view(w, {N, Og, Kg}, {0, Kg, 1}, w.impl()->offset() + gi * Og * Kg);
-    Tensor b = make_view(cols, {N, Kg, L}, {C * KK * L, L, 1}, gi * Kg * L);
-    Tensor o = make_view(out, {N, Og, L}, {O * L, L, 1}, out.impl()->offset() + gi * Og * L);
-    bmm_into(a, b, o, groups == 1);
+  if (!cudnn_conv2d_forward(x, w, out, g, groups)) {
+    Tensor cols = make_empty({N, C * KK, L}, x.dtype(), allocator_for(x.device()));
+    im2col(x, cols, g, 0.0);
+    for (int64_t gi = 0; gi < groups; ++gi) {
+      Tensor a = make_view(w, {N, Og, Kg}, {0, Kg, 1}, w.impl()->offset() + gi * Og * Kg);
+      Tensor b = make_view(cols, {N, Kg, L}, {C * KK * L, L, 1}, gi * Kg * L);
+      Tensor o = make_view(out, {N, Og, L}, {O * L, L, 1}, out.impl()->offset() + gi * Og * L);
+      bmm_into(a, b, o, groups == 1);
+    }
   }
   if (bias.defined()) ANNEAL_CUDA_DISPATCH_FLOATING(out.dtype(), "conv2d", (add_bias_impl<T>(out, bias, O, L)));
 }
@@ -55,6 +59,7 @@ void conv2d_backward(const Tensor& gout, const Tensor& x, const Tensor& w, const
                      const Conv2dGeometry& g, int64_t groups) {
   const int64_t N = x.size(0), C = x.size(1), O = w.size(0), L = gout.size(2) * gout.size(3);
   const int64_t KK = g.kh * g.kw, Cg = C / groups, Og = O / groups, Kg = Cg * KK;
+  if (N > 0 && L > 0 && cudnn_conv2d_backward(gout, x, w, grad_x, grad_w, g, groups)) return;
   Allocator* alloc = allocator_for(x.device());
   const int64_t go = gout.impl()->offset();
   if (grad_w.defined()) {
