@@ -99,6 +99,19 @@ class Backend {
   virtual void softmax_rows(const Tensor& in, const Tensor& out, bool log, int64_t causal_len = 0) = 0;
   // Its gradient from the output y: y·(g − Σ g·y), or g − exp(y)·Σ g for log-softmax.
   virtual void softmax_rows_backward(const Tensor& y, const Tensor& g, const Tensor& grad_in, bool log) = 0;
+  // out [M, N] = a [M, K] · b [K, N] + bias [N] (bias broadcast over rows) in one pass,
+  // where the device has such a kernel (false: nothing written, the caller adds the bias).
+  virtual bool gemm_bias(const Tensor& /*a*/, const Tensor& /*b*/, const Tensor& /*bias*/, const Tensor& /*out*/) {
+    return false;
+  }
+  // Fused attention forward, out = softmax(q·kᵀ·scale [causal: key ≤ query]) · v and the
+  // rows' natural log-sum-exp: q [B, H, L, E], k and v [B, H, S, E] (any strides), out
+  // [B, H, L, E] and lse float32 [B, H, L] contiguous. Returns false (nothing written)
+  // where the device has no such kernel for these shapes and dtypes; the caller composes.
+  virtual bool attention_forward(const Tensor& /*q*/, const Tensor& /*k*/, const Tensor& /*v*/, const Tensor& /*out*/,
+                                 const Tensor& /*lse*/, bool /*causal*/, double /*scale*/) {
+    return false;
+  }
   // Layer norm of each row of contiguous [rows, n]: y = (x − mean)·rstd·w + b (w, b [n]
   // or undefined); mean and rstd [rows] are kept for the backward.
   virtual void layer_norm_rows(const Tensor& x, const Tensor& w, const Tensor& b, double eps, const Tensor& y,

@@ -24,8 +24,13 @@ Tensor reshape_raw(const Tensor& t, const Shape& shape);   // view when possible
 Tensor empty_on(const Shape& shape, DType dtype, Device device);
 // The computation dtype for ops that need floats (integers → default float dtype).
 inline DType float_compute_dtype(DType d) { return is_floating(d) ? d : default_float_dtype(); }
-// For kernels that only implement 32/64-bit floats: half types compute in float32.
-inline DType gemm_dtype(DType d) { return d == DType::Float16 || d == DType::BFloat16 ? DType::Float32 : d; }
+// The dtype a matrix product runs in: the CPU kernels implement 32/64-bit floats only, so
+// half types compute in float32 there; cuBLAS takes half types directly (float32
+// accumulation, tensor cores).
+inline DType gemm_dtype(DType d, Device device) {
+  if (device.is_cuda()) return d;
+  return d == DType::Float16 || d == DType::BFloat16 ? DType::Float32 : d;
+}
 // Infers one -1 entry of `shape` for `numel` elements.
 Shape infer_shape(const char* op, const IntList& shape, int64_t numel);
 // False while t's device stream is being captured into a CUDA graph: checks of values

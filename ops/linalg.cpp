@@ -24,7 +24,7 @@ Tensor gemm_ready(const Tensor& t) {
 
 // out[B,M,N] = a[B,M,K] @ b[B,K,N] with no autograd.
 Tensor bmm_raw(const Tensor& a, const Tensor& b, DType dt) {
-  DType cd = gemm_dtype(dt);
+  DType cd = gemm_dtype(dt, a.device());
   Tensor a3 = gemm_ready(cast_raw(a, cd)), b3 = gemm_ready(cast_raw(b, cd));
   Tensor out = empty_on({a.size(0), a.size(1), b.size(2)}, cd, a.device());
   backend_of(a).bmm(a3, b3, out);
@@ -162,11 +162,18 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   check_matmul_args("linear", x, weight);
   // out[N, out] = x[N, in] @ W^T (+ b), one node whose backward writes dW as [out, in]
   // directly (g^T @ x): no transposed gradient to copy into the parameter's layout.
-  Tensor out3 = bmm_raw(as3d(x), as3d(weight.t()), x.dtype());
-  Tensor out = make_view(out3, {x.size(0), weight.size(0)}, {weight.size(0), 1}, 0);
-  if (bias.defined()) {
-    NoGradGuard no_grad;
-    out.add_(bias);
+  Tensor out;
+  if (bias.defined() && x.device().is_cuda()) {  // the bias as the product's epilogue
+    out = empty_on({x.size(0), weight.size(0)}, x.dtype(), x.device());
+    if (!backend_of(x).gemm_bias(gemm_ready(x), gemm_ready(weight.t()), contiguous_raw(bias), out)) out = Tensor();
+  }
+  if (!out.defined()) {
+    Tensor out3 = bmm_raw(as3d(x), as3d(weight.t()), x.dtype());
+    out = make_view(out3, {x.size(0), weight.size(0)}, {weight.size(0), 1}, 0);
+    if (bias.defined()) {
+      NoGradGuard no_grad;
+      out.add_(bias);
+    }
   }
   if (autograd::any_requires_grad({x, weight, bias})) {
     const bool rx = x.requires_grad(), rw = weight.requires_grad(), rb = bias.defined() && bias.requires_grad();

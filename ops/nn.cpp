@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "ops/attention.h"
 #include "ops/autocast.h"
 #include "ops/elementwise.h"
 #include "ops/indexing.h"
@@ -700,6 +701,8 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
                "scaled_dot_product_attention: pass either attn_mask or is_causal, not both");
   const int64_t L = q.size(-2), S = k.size(-2);
   const double sc = scale.value_or(1.0 / std::sqrt(double(q.size(-1))));
+  if (!attn_mask.defined() && dropout_p == 0)
+    if (auto fused = fused_attention(q, k, v, is_causal, sc)) return *fused;
   // Scaling the queries costs L·E multiplications instead of L·S on the scores.
   Tensor scores = matmul(q * sc, k.mT());
   Tensor weights;

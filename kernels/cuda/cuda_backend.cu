@@ -230,6 +230,15 @@ class CudaBackend final : public Backend {
     DeviceGuard g(device_);
     cuda::softmax_rows(in, out, log, causal_len);
   }
+  bool gemm_bias(const Tensor& a, const Tensor& b, const Tensor& bias, const Tensor& out) override {
+    DeviceGuard g(device_);
+    return cuda::gemm_bias(a, b, bias, out);
+  }
+  bool attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
+                         bool causal, double scale) override {
+    DeviceGuard g(device_);
+    return cuda::flash_attention_forward(q, k, v, out, lse, causal, scale);
+  }
   void softmax_rows_backward(const Tensor& y, const Tensor& gr, const Tensor& gin, bool log) override {
     DeviceGuard g(device_);
     cuda::softmax_rows_backward(y, gr, gin, log);

@@ -16,11 +16,18 @@ void arange(const Tensor& out, double start, double step);
 void random_uniform(const Tensor& out, uint64_t seed, uint64_t offset, double lo, double hi);
 void random_normal(const Tensor& out, uint64_t seed, uint64_t offset, double mean, double std);
 
+// attention.cu: false when the shapes/dtypes/layout are not the kernel's (see there)
+bool flash_attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
+                             bool causal, double scale);
+
 // reduce.cu
 void reduce(ReduceOp op, const Tensor& in, const Tensor& out);
 
 // blas.cu (cuBLAS)
 void bmm(const Tensor& a, const Tensor& b, const Tensor& out);
+// out [M, N] = a [M, K] · b [K, N] + bias [N] in one cuBLASLt call; false when it cannot
+// (dtype, alignment, no algorithm with the epilogue, ANNEAL_CUBLASLT=0)
+bool gemm_bias(const Tensor& a, const Tensor& b, const Tensor& bias, const Tensor& out);
 
 // rows.cu
 void softmax_rows(const Tensor& in, const Tensor& out, bool log, int64_t causal_len);
