@@ -105,7 +105,7 @@ class Tensor {
   Tensor contiguous() const;
   Tensor clone() const;
   Tensor to(DType dtype) const;
-  Tensor to(Device device) const;
+  Tensor to(Device device, bool non_blocking = false) const;  // see ops/elementwise.h
   Tensor to(Device device, DType dtype) const;
   Tensor cpu() const { return to(kCPU); }
   // Page-locked host memory (for fast, asynchronous copies to a GPU); needs CUDA.

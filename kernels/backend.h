@@ -132,8 +132,11 @@ class Backend {
   // the caller.
   virtual void adam_step(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v, const Tensor& max_v,
                          double b1, double b2, double eps, double step_size, double bc2_sqrt) = 0;
-  // Copies between this device and the host (either direction), contiguous tensors.
-  virtual void copy_across(const Tensor& dst, const Tensor& src) = 0;
+  // Copies between this device and the host (either direction), contiguous tensors. With
+  // non_blocking and the host side in page-locked memory, the copy is queued on the
+  // current stream and the call returns at once (the host block is kept from reuse until
+  // the copy is done); otherwise it returns when the copy is done.
+  virtual void copy_across(const Tensor& dst, const Tensor& src, bool non_blocking = false) = 0;
 };
 
 // The backend and allocator of a device; a CUDA device in a build without CUDA, or with

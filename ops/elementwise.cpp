@@ -359,13 +359,17 @@ Tensor to(const Tensor& x, DType dtype) {
   }
   return out;
 }
-Tensor to(const Tensor& x, Device device) {
+Tensor to(const Tensor& x, Device device, bool non_blocking) {
   check_defined("to", x);
   if (x.device() == device) return x;
   Tensor src = contiguous_raw(x);
-  Tensor out = empty_on(x.sizes(), x.dtype(), device);
+  // A non_blocking copy to the host lands in page-locked memory, as only that can be
+  // written asynchronously.
+  Tensor out = non_blocking && device.is_cpu() && pinned_host_allocator()
+                   ? make_empty(x.sizes(), x.dtype(), pinned_host_allocator())
+                   : empty_on(x.sizes(), x.dtype(), device);
   // The device side of the pair does the transfer.
-  backend_for(device.is_cpu() ? x.device() : device).copy_across(out, src);
+  backend_for(device.is_cpu() ? x.device() : device).copy_across(out, src, non_blocking);
   record("ToCopyBackward0", {x}, {out}, [from = x.device()](const TensorList& g) -> TensorList { return {g[0].to(from)}; });
   return out;
 }

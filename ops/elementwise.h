@@ -79,7 +79,10 @@ Tensor ge(const Tensor& a, Scalar b);
 Tensor clone(const Tensor& x);
 Tensor contiguous(const Tensor& x);
 Tensor to(const Tensor& x, DType dtype);
-Tensor to(const Tensor& x, Device device);
+// non_blocking: from or to page-locked host memory, the copy is queued on the current
+// CUDA stream and this returns at once (synchronize before reading a host result);
+// otherwise, and for ordinary host memory, it returns when the copy is done.
+Tensor to(const Tensor& x, Device device, bool non_blocking = false);
 // A copy in page-locked host memory (x itself when already pinned); a DeviceError
 // without a CUDA device. is_pinned: whether x lives in such memory.
 Tensor pin_memory(const Tensor& x);

@@ -41,7 +41,7 @@ Tensor Tensor::clone() const { return anneal::clone(*this); }
 bool Tensor::is_pinned() const { return anneal::is_pinned(*this); }
 Tensor Tensor::pin_memory() const { return anneal::pin_memory(*this); }
 Tensor Tensor::to(DType d) const { return anneal::to(*this, d); }
-Tensor Tensor::to(Device d) const { return anneal::to(*this, d); }
+Tensor Tensor::to(Device d, bool non_blocking) const { return anneal::to(*this, d, non_blocking); }
 Tensor Tensor::to(Device d, DType t) const { return anneal::to(anneal::to(*this, d), t); }
 
 // ---- math ----

@@ -2,7 +2,7 @@
 
 namespace anneal::cpu {
 
-void CpuBackend::copy_across(const Tensor& dst, const Tensor& src) { copy(dst, src); }
+void CpuBackend::copy_across(const Tensor& dst, const Tensor& src, bool) { copy(dst, src); }
 
 CpuBackend& cpu_backend() {
   static CpuBackend b;

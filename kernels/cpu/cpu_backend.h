@@ -25,7 +25,7 @@ class CpuBackend final : public Backend {
   Tensor nonzero(const Tensor& in) override;
   void im2col(const Tensor& in, const Tensor& cols, const Conv2dGeometry& g, double pad_value) override;
   void col2im(const Tensor& cols, const Tensor& out, const Conv2dGeometry& g) override;
-  void copy_across(const Tensor& dst, const Tensor& src) override;
+  void copy_across(const Tensor& dst, const Tensor& src, bool non_blocking = false) override;
   void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& out,
                       const Conv2dGeometry& g, int64_t groups) override;
   void conv2d_backward(const Tensor& grad_out, const Tensor& x, const Tensor& w, const Tensor& grad_x,

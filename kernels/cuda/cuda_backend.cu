@@ -37,9 +37,6 @@ DeviceGuard::~DeviceGuard() {
 
 namespace {
 
-
-size_t round_512(size_t n) { return n < 512 ? 512 : (n + 511) / 512 * 512; }
-
 // Device memory: the stream-aware caching allocator (core/stream_allocator.h) over
 // cudaMalloc, with events for blocks used on several streams.
 class CudaCachingAllocator final : public StreamCachingAllocator {
@@ -93,13 +90,16 @@ class CudaCachingAllocator final : public StreamCachingAllocator {
 };
 
 // Page-locked host blocks are slow to get (cudaHostAlloc maps them for the device), so
-// freed ones are kept by size and reused, as PyTorch's CachingHostAllocator does.
-class PinnedHostAllocator final : public CachingAllocator {
+// freed ones are kept and reused, as PyTorch's CachingHostAllocator does. A block that a
+// non_blocking copy reads or writes is recorded on the copy's stream (record_stream), so
+// it is handed out again only after that copy is done. Host allocations have no stream of
+// their own: all of them share one pool.
+class PinnedHostAllocator final : public StreamCachingAllocator {
  public:
   Device device() const override { return kCPU; }
 
  private:
-  size_t round(size_t n) const override { return round_512(n); }
+  StreamId current_stream() const override { return nullptr; }
   void* system_alloc(size_t size) override {
     void* p = nullptr;
     if (cudaHostAlloc(&p, size, cudaHostAllocDefault) != cudaSuccess) {
@@ -108,7 +108,17 @@ class PinnedHostAllocator final : public CachingAllocator {
     }
     return p;
   }
-  void system_free(void* p) override { cudaFreeHost(p); }
+  void system_free(void* p) override { (void)cudaFreeHost(p); }
+  void* record_event(StreamId stream) override {  // on the stream's own device
+    int device = 0;
+    ANNEAL_CUDA_CHECK(cudaStreamGetDevice(static_cast<cudaStream_t>(stream), &device), "pinned allocator (event)");
+    void* e = event_create(device, false);
+    event_record(device, e, stream);
+    return e;
+  }
+  bool event_done(void* e) override { return event_query(e); }
+  void wait_event(void* e) override { event_synchronize(e); }
+  void destroy_event(void* e) override { (void)cudaEventDestroy(static_cast<cudaEvent_t>(e)); }
   std::string out_of_memory_message(size_t nbytes, const MemoryStats& s) const override {
     return str("pinned host memory: cudaHostAlloc of ", nbytes, " bytes failed (", s.allocated_bytes,
                " bytes pinned in use, ", s.reserved_bytes, " reserved)");
@@ -130,13 +140,23 @@ class CudaBackend final : public Backend {
     DeviceGuard g(device_);
     cuda::copy(dst, src);
   }
-  void copy_across(const Tensor& dst, const Tensor& src) override {
+  void copy_across(const Tensor& dst, const Tensor& src, bool non_blocking) override {
     ANNEAL_CHECK(dst.dtype() == src.dtype() && dst.is_contiguous() && src.is_contiguous(), ValueError,
                  "copy_across: expects contiguous tensors of one dtype");
     DeviceGuard g(device_);
     cudaMemcpyKind kind = src.device().is_cpu() ? cudaMemcpyHostToDevice
                           : dst.device().is_cpu() ? cudaMemcpyDeviceToHost
                                                   : cudaMemcpyDeviceToDevice;
+    const Tensor& host = src.device().is_cpu() ? src : dst;
+    const Storage& host_storage = host.impl()->storage();
+    if (non_blocking && kind != cudaMemcpyDeviceToDevice && host_storage->allocator() == pinned_allocator()) {
+      cudaStream_t stream = cuda::current_stream();
+      ANNEAL_CUDA_CHECK(cudaMemcpyAsync(dst.impl()->data(), src.impl()->data(), dst.nbytes(), kind, stream),
+                        "to(device, non_blocking)");
+      pinned_allocator()->record_stream(host_storage->data(), stream);
+      return;
+    }
+    // pageable host memory (or non_blocking = false): the copy is done when this returns
     ANNEAL_CUDA_CHECK(cudaMemcpy(dst.impl()->data(), src.impl()->data(), dst.nbytes(), kind), "to(device)");
   }
   void unary(UnaryOp op, const Tensor& in, const Tensor& out, UnaryParams p) override {

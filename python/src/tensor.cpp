@@ -149,7 +149,7 @@ void bind_tensor(py::module_& m) {
         return dtype.is_none() ? a : py::array(a.attr("astype")(dtype));
       }, py::arg("dtype") = py::none())
       .def("tolist", [](const Tensor& x) { return to_numpy(x.detach().cpu()).attr("tolist")(); })
-      .def("to", [](const Tensor& x, py::object target) {
+      .def("to", [](const Tensor& x, py::object target, bool non_blocking) {
         if (py::isinstance<DType>(target)) {
           DType d = target.cast<DType>();
           py::gil_scoped_release release;
@@ -157,8 +157,8 @@ void bind_tensor(py::module_& m) {
         }
         Device dev(target.cast<std::string>());
         py::gil_scoped_release release;
-        return x.to(dev);
-      })
+        return x.to(dev, non_blocking);
+      }, py::arg("target"), py::arg("non_blocking") = false)
       .def("cpu", &Tensor::cpu, GilRelease())
       .def("float", [](const Tensor& x) { return x.to(DType::Float32); })
       .def("double", [](const Tensor& x) { return x.to(DType::Float64); })

@@ -218,3 +218,25 @@ TEST_F(Cuda, Conv2dMatchesTheCpuForwardAndBackward) {
 }
 
 }  // namespace
+
+namespace {
+
+// non_blocking copies from/to page-locked memory are queued on the stream; the pinned
+// source freed at once is not handed out again before its copy is done.
+TEST_F(Cuda, NonBlockingCopiesThroughPinnedMemory) {
+  const int64_t n = int64_t(1) << 22;
+  const Tensor want = arange(n, TensorOptions(DType::Float32));
+  Tensor h = want.pin_memory();
+  Tensor d = h.to(Device("cuda:0"), true);
+  h = Tensor();
+  Tensor other = full({n}, 7.0, DType::Float32).pin_memory();  // must not land in h's block mid-copy
+  Tensor back = d.to(kCPU, true);
+  EXPECT_TRUE(back.is_pinned());
+  cuda_synchronize(0);
+  EXPECT_TRUE(equal(back, want));
+  EXPECT_TRUE(equal(other, full({n}, 7.0, DType::Float32)));
+  // ordinary host memory: non_blocking still returns a finished copy
+  EXPECT_TRUE(equal(want.to(Device("cuda:0"), true).cpu(), want));
+}
+
+}  // namespace

@@ -23,6 +23,8 @@ def test_cuda_functions_report_the_build():
         with pytest.raises(RuntimeError, match="cuda"):
             anneal.zeros(2, device="cuda")
         anneal.cuda.empty_cache()  # nothing to free: a no-op
+        x = anneal.ones(3)
+        assert x.to("cpu", non_blocking=True) is not None  # same device: nothing to copy
         with pytest.raises(RuntimeError, match="CUDA"):
             anneal.cuda.Stream()
         with pytest.raises(RuntimeError, match="CUDA"):
@@ -54,6 +56,12 @@ def test_cuda_functions_report_the_build():
         del z
         s.synchronize()
         assert anneal.cuda.memory_allocated(0) >= 0
+        # non_blocking copies through page-locked memory
+        h = anneal.arange(4096.0).pin_memory()
+        d = h.to("cuda", non_blocking=True)
+        back = d.to("cpu", non_blocking=True)
+        anneal.cuda.synchronize()
+        assert back.is_pinned() and back[4095].item() == 4095.0
         # a captured graph recomputes from its static input on replay
         x = anneal.zeros(16, device="cuda")
         g = anneal.cuda.CUDAGraph()
