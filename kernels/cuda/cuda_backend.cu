@@ -23,7 +23,8 @@ void check_launch(const char* op) {
     return e && e[0] == '1';
   }();
   ANNEAL_CUDA_CHECK(cudaGetLastError(), str("CUDA ", op, " (launch)"));
-  if (sync_checks) ANNEAL_CUDA_CHECK(cudaDeviceSynchronize(), str("CUDA ", op, " (kernel)"));
+  // (no waiting while a graph is captured: the kernel has not run, and waiting is refused)
+  if (sync_checks && !stream_capturing()) ANNEAL_CUDA_CHECK(cudaDeviceSynchronize(), str("CUDA ", op, " (kernel)"));
 }
 
 DeviceGuard::DeviceGuard(int device) {
@@ -62,8 +63,14 @@ class CudaCachingAllocator final : public StreamCachingAllocator {
   StreamId current_stream() const override { return cuda::current_stream(device_); }
   void* system_alloc(size_t size) override {
     DeviceGuard g(device_);
+    // A CUDA graph's private pool grows while the graph is captured: cudaMalloc is not
+    // stream work, and relaxed mode keeps it from invalidating the capture (as PyTorch).
+    cudaStreamCaptureMode mode = cudaStreamCaptureModeRelaxed;
+    (void)cudaThreadExchangeStreamCaptureMode(&mode);
     void* p = nullptr;
-    if (cudaMalloc(&p, size) != cudaSuccess) {
+    const cudaError_t e = cudaMalloc(&p, size);
+    (void)cudaThreadExchangeStreamCaptureMode(&mode);  // back to the thread's mode
+    if (e != cudaSuccess) {
       (void)cudaGetLastError();  // out of memory is not sticky: clear it, the caller retries
       return nullptr;
     }

@@ -15,11 +15,15 @@
 
 namespace anneal::cuda {
 
-#define ANNEAL_CUDA_CHECK(call, what)                                                                  \
-  do {                                                                                                 \
-    cudaError_t err__ = (call);                                                                        \
-    if (err__ != cudaSuccess)                                                                          \
-      throw ::anneal::Error(::anneal::str(what, ": ", #call, " failed: ", cudaGetErrorString(err__))); \
+// (A failed call also leaves its error as the thread's last error; it is read off here so
+// that the next launch check does not report it again. Sticky errors stay regardless.)
+#define ANNEAL_CUDA_CHECK(call, what)                                                                    \
+  do {                                                                                                   \
+    cudaError_t err__ = (call);                                                                          \
+    if (err__ != cudaSuccess) {                                                                          \
+      (void)cudaGetLastError();                                                                          \
+      throw ::anneal::Error(::anneal::str(what, ": ", #call, " failed: ", cudaGetErrorString(err__)));   \
+    }                                                                                                    \
   } while (0)
 
 // After a launch: a bad configuration shows up here at once; faults inside the kernel
