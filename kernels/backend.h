@@ -99,6 +99,20 @@ class Backend {
   virtual void softmax_rows(const Tensor& in, const Tensor& out, bool log, int64_t causal_len = 0) = 0;
   // Its gradient from the output y: y·(g − Σ g·y), or g − exp(y)·Σ g for log-softmax.
   virtual void softmax_rows_backward(const Tensor& y, const Tensor& g, const Tensor& grad_in, bool log) = 0;
+  // Fused cross entropy of contiguous logits [N, C] (floating) against int64 targets [N]
+  // (checked by the caller to be in [0, C) or ignore_index): loss[r] = logsumexp(x_r) −
+  // x_r[t_r] in the logits' dtype, 0 for ignored rows, and lse[r] (float32) for the
+  // backward, grad_logits[r] = (softmax(x_r) − onehot(t_r)) · grad_loss[r]. False where the
+  // device has no such kernel (the caller composes log_softmax and nll_loss).
+  virtual bool cross_entropy_rows(const Tensor& /*logits*/, const Tensor& /*target*/, int64_t /*ignore_index*/,
+                                  const Tensor& /*loss*/, const Tensor& /*lse*/) {
+    return false;
+  }
+  virtual bool cross_entropy_rows_backward(const Tensor& /*logits*/, const Tensor& /*target*/, const Tensor& /*lse*/,
+                                           const Tensor& /*grad_loss*/, int64_t /*ignore_index*/,
+                                           const Tensor& /*grad_logits*/) {
+    return false;
+  }
   // out [M, N] = a [M, K] · b [K, N] + bias [N] (bias broadcast over rows) in one pass,
   // where the device has such a kernel (false: nothing written, the caller adds the bias).
   virtual bool gemm_bias(const Tensor& /*a*/, const Tensor& /*b*/, const Tensor& /*bias*/, const Tensor& /*out*/) {

@@ -97,6 +97,15 @@ Tensor log_softmax(const Tensor& x, int64_t dim) {
   return softmax_family(x, dim, true);
 }
 
+// IndexError for the first class-index target outside [0, C) that is not ignore_index
+// (skipped while a CUDA graph is captured: reading the verdict would wait for the device).
+static void check_class_targets(const char* op, const Tensor& t, int64_t C, int64_t ignore_index) {
+  if (t.numel() == 0 || !host_checks_allowed(t)) return;
+  Tensor bad = logical_and(t != ignore_index, logical_or(t < 0, t >= C));
+  ANNEAL_CHECK(!any(bad).item<bool>(), IndexError, op, ": target ", masked_select(t, bad)[0].item<int64_t>(),
+               " is out of bounds for ", C, " classes");
+}
+
 Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const Tensor& weight, int64_t ignore_index,
                 Reduction reduction) {
   CrossEntropyOptions opt;
@@ -128,11 +137,7 @@ Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const Tensor& wei
   const int64_t C = lp.size(1);
   Tensor valid = t != ignore_index;
   Tensor safe_t = where(valid, t.to(DType::Int64), int64_t(0));
-  if (t.numel() > 0 && host_checks_allowed(t)) {
-    Tensor bad = logical_and(valid, logical_or(safe_t < 0, safe_t >= C));
-    ANNEAL_CHECK(!any(bad).item<bool>(), IndexError, "nll_loss: target ", masked_select(t, bad)[0].item<int64_t>(),
-                 " is out of bounds for ", C, " classes");
-  }
+  check_class_targets("nll_loss", t, C, ignore_index);
   Tensor picked = gather(lp, 1, safe_t.unsqueeze(1)).squeeze(1);
   Tensor w = valid.to(lp.dtype());
   if (weight.defined()) {
@@ -146,6 +151,42 @@ Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const Tensor& wei
   return sum(loss) / sum(w);
 }
 
+// Cross entropy through the device's fused row kernels (CUDA): one pass over the logits
+// forward and one backward, no [N, C] log-probabilities kept. For 2-D logits, class-index
+// targets, no class weights and no label smoothing; nullopt where it does not apply.
+static std::optional<Tensor> fused_cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_index,
+                                                 Reduction reduction) {
+  if (!logits.device().is_cuda() || logits.dim() != 2 || !is_floating(logits.dtype()) || !is_integral(target.dtype()) ||
+      target.dim() != 1 || target.size(0) != logits.size(0) || target.device() != logits.device())
+    return std::nullopt;
+  const int64_t N = logits.size(0), C = logits.size(1);
+  if (N == 0 || C == 0) return std::nullopt;
+  Tensor t = contiguous_raw(cast_raw(target, DType::Int64));
+  check_class_targets("cross_entropy", t, C, ignore_index);
+  Tensor x = contiguous_raw(logits);
+  Tensor loss = empty_on({N}, x.dtype(), x.device()), lse = empty_on({N}, DType::Float32, x.device());
+  if (!backend_of(x).cross_entropy_rows(x, t, ignore_index, loss, lse)) return std::nullopt;
+  if (autograd::any_requires_grad({logits})) {
+    SavedTensor sx(logits, false);
+    record("CrossEntropyLossBackward0", {logits}, {loss}, [sx, t, lse, ignore_index, C](const TensorList& g) -> TensorList {
+      Tensor xs = sx.unpack();
+      if (!GradMode::is_enabled()) {
+        Tensor dx = empty_on(xs.sizes(), xs.dtype(), xs.device());
+        if (backend_of(xs).cross_entropy_rows_backward(contiguous_raw(xs), t, lse, contiguous_raw(cast_raw(g[0], xs.dtype())),
+                                                       ignore_index, dx))
+          return {dx};
+      }
+      // differentiable form, for create_graph
+      Tensor onehot = eq(arange(C, TensorOptions(DType::Int64, xs.device())).unsqueeze(0), t.unsqueeze(1)).to(xs.dtype());
+      Tensor keep = (t != ignore_index).to(xs.dtype());
+      return {(softmax(xs, 1) - onehot) * (g[0] * keep).unsqueeze(1)};
+    });
+  }
+  if (reduction == Reduction::None) return loss;
+  if (reduction == Reduction::Sum) return sum(loss);
+  return sum(loss) / sum((t != ignore_index).to(loss.dtype()));
+}
+
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntropyOptions& opt) {
   check_defined("cross_entropy", logits);
   check_defined("cross_entropy", target, "target");
@@ -156,6 +197,8 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntr
   }
   ANNEAL_CHECK(opt.label_smoothing >= 0 && opt.label_smoothing <= 1, ValueError,
                "cross_entropy: label_smoothing must be in [0, 1], got ", opt.label_smoothing);
+  if (!opt.weight.defined() && opt.label_smoothing == 0)
+    if (auto fused = fused_cross_entropy(logits, target, opt.ignore_index, opt.reduction)) return *fused;
   const int64_t cdim = logits.dim() == 1 ? 0 : 1;
   const int64_t C = logits.size(cdim);
   Tensor lp = log_softmax(logits, cdim);

@@ -257,6 +257,18 @@ class CudaBackend final : public Backend {
     DeviceGuard g(device_);
     cuda::softmax_rows(in, out, log, causal_len);
   }
+  bool cross_entropy_rows(const Tensor& logits, const Tensor& target, int64_t ignore_index, const Tensor& loss,
+                          const Tensor& lse) override {
+    DeviceGuard g(device_);
+    cuda::cross_entropy_rows(logits, target, ignore_index, loss, lse);
+    return true;
+  }
+  bool cross_entropy_rows_backward(const Tensor& logits, const Tensor& target, const Tensor& lse,
+                                   const Tensor& grad_loss, int64_t ignore_index, const Tensor& grad_logits) override {
+    DeviceGuard g(device_);
+    cuda::cross_entropy_rows_backward(logits, target, lse, grad_loss, ignore_index, grad_logits);
+    return true;
+  }
   bool gemm_bias(const Tensor& a, const Tensor& b, const Tensor& bias, const Tensor& out) override {
     DeviceGuard g(device_);
     return cuda::gemm_bias(a, b, bias, out);

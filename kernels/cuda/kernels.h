@@ -34,6 +34,10 @@ void softmax_rows(const Tensor& in, const Tensor& out, bool log, int64_t causal_
 void softmax_rows_backward(const Tensor& y, const Tensor& g, const Tensor& grad_in, bool log);
 void layer_norm_rows(const Tensor& x, const Tensor& w, const Tensor& b, double eps, const Tensor& y,
                      const Tensor& mean, const Tensor& rstd);
+void cross_entropy_rows(const Tensor& logits, const Tensor& target, int64_t ignore_index, const Tensor& loss,
+                        const Tensor& lse);
+void cross_entropy_rows_backward(const Tensor& logits, const Tensor& target, const Tensor& lse, const Tensor& grad_loss,
+                                 int64_t ignore_index, const Tensor& grad_logits);
 void layer_norm_rows_backward(const Tensor& g, const Tensor& x, const Tensor& mean, const Tensor& rstd,
                               const Tensor& w, const Tensor& dx, const Tensor& dw, const Tensor& db);
 

@@ -1,5 +1,5 @@
-// Row kernels: softmax / log-softmax (with the in-kernel causal mask of attention) and
-// layer norm, forward and backward, one block per row; the semantics (NaN rows, all
+// Row kernels: softmax / log-softmax (with the in-kernel causal mask of attention),
+// layer norm and cross entropy, forward and backward, one block per row; the semantics (NaN rows, all
 // -inf rows, masked columns) follow kernels/cpu/rows.cpp. Half types compute in float.
 #include <cmath>
 
@@ -16,6 +16,10 @@ struct SumOp {
 template <typename C>
 struct MaxOp {  // NaN is handled separately; max of the rest
   __device__ C operator()(C a, C b) const { return b > a ? b : a; }
+};
+template <typename C>
+struct NanMaxOp {  // NaN wins
+  __device__ C operator()(C a, C b) const { return a != a ? a : (b != b || b > a ? b : a); }
 };
 
 unsigned row_threads(int64_t n) { return n <= 128 ? 128u : (n <= 512 ? 256u : 512u); }
@@ -138,6 +142,65 @@ __global__ void layer_norm_dwdb_kernel(const T* g, const T* x, const T* mean, co
   }
 }
 
+// loss[r] = logsumexp(x_r) − x_r[t_r] (0 for ignored rows), lse[r] kept for the backward.
+template <typename T>
+__global__ void cross_entropy_kernel(const T* x, const int64_t* target, T* loss, float* lse, int64_t rows, int64_t n,
+                                     int64_t ignore_index) {
+  using C = compute_of<T>;
+  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    const T* xr = x + r * n;
+    C mx = C(-INFINITY);
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) mx = NanMaxOp<C>{}(mx, load_c<T>(xr[i]));
+    mx = block_reduce(mx, NanMaxOp<C>{}, C(-INFINITY));  // a NaN logit makes the row's loss NaN
+    C s = 0;
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) s += std::exp(load_c<T>(xr[i]) - mx);
+    s = block_reduce(s, SumOp<C>{}, C(0));
+    if (threadIdx.x == 0) {
+      const C l = mx + std::log(s);
+      const int64_t t = target[r];
+      lse[r] = float(l);
+      // (targets are checked by the op; one out of range here, unchecked inside a CUDA graph
+      // capture, gives NaN instead of a read outside the row)
+      loss[r] = store_c<T>(t == ignore_index ? C(0) : (t >= 0 && t < n ? l - load_c<T>(xr[t]) : C(NAN)));
+    }
+  }
+}
+
+// grad_x[r] = (softmax(x_r) − onehot(t_r)) · g[r], 0 for ignored rows.
+template <typename T>
+__global__ void cross_entropy_backward_kernel(const T* x, const int64_t* target, const float* lse, const T* g, T* dx,
+                                              int64_t rows, int64_t n, int64_t ignore_index) {
+  using C = compute_of<T>;
+  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    const T* xr = x + r * n;
+    T* d = dx + r * n;
+    const int64_t t = target[r];
+    const C gr = t == ignore_index ? C(0) : load_c<T>(g[r]), l = C(lse[r]);
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x)
+      d[i] = store_c<T>((std::exp(load_c<T>(xr[i]) - l) - C(i == t ? 1 : 0)) * gr);
+  }
+}
+
+template <typename T>
+void cross_entropy_impl(const Tensor& x, const Tensor& target, int64_t ignore_index, const Tensor& loss,
+                        const Tensor& lse) {
+  const int64_t rows = x.size(0), n = x.size(1);
+  if (rows == 0 || n == 0) return;
+  cross_entropy_kernel<T><<<row_blocks(rows), row_threads(n), 0, current_stream()>>>(
+      ptr<T>(x), ptr<int64_t>(target), ptr<T>(loss), ptr<float>(lse), rows, n, ignore_index);
+  check_launch("cross_entropy");
+}
+
+template <typename T>
+void cross_entropy_backward_impl(const Tensor& x, const Tensor& target, const Tensor& lse, const Tensor& g,
+                                 int64_t ignore_index, const Tensor& dx) {
+  const int64_t rows = x.size(0), n = x.size(1);
+  if (rows == 0 || n == 0) return;
+  cross_entropy_backward_kernel<T><<<row_blocks(rows), row_threads(n), 0, current_stream()>>>(
+      ptr<T>(x), ptr<int64_t>(target), ptr<float>(lse), ptr<T>(g), ptr<T>(dx), rows, n, ignore_index);
+  check_launch("cross_entropy backward");
+}
+
 template <typename T>
 const T* opt_ptr(const Tensor& t) {
   return t.defined() ? ptr<T>(t) : nullptr;
@@ -202,6 +265,18 @@ void layer_norm_rows_backward(const Tensor& g, const Tensor& x, const Tensor& me
                               const Tensor& w, const Tensor& dx, const Tensor& dw, const Tensor& db) {
   ANNEAL_CUDA_DISPATCH_FLOATING(x.dtype(), "layer_norm backward",
                                 (layer_norm_backward_impl<T>(g, x, mean, rstd, w, dx, dw, db)));
+}
+
+void cross_entropy_rows(const Tensor& logits, const Tensor& target, int64_t ignore_index, const Tensor& loss,
+                        const Tensor& lse) {
+  ANNEAL_CUDA_DISPATCH_FLOATING(logits.dtype(), "cross_entropy",
+                                (cross_entropy_impl<T>(logits, target, ignore_index, loss, lse)));
+}
+void cross_entropy_rows_backward(const Tensor& logits, const Tensor& target, const Tensor& lse, const Tensor& grad_loss,
+                                 int64_t ignore_index, const Tensor& grad_logits) {
+  ANNEAL_CUDA_DISPATCH_FLOATING(logits.dtype(), "cross_entropy backward",
+                                (cross_entropy_backward_impl<T>(logits, target, lse, grad_loss, ignore_index,
+                                                                grad_logits)));
 }
 
 }  // namespace anneal::cuda
