@@ -4,8 +4,10 @@
 //
 //   char_lm [--data FILE] [--steps N] [--batch B] [--context T] [--layers L] [--heads H]
 //           [--d-model C] [--dropout P] [--lr LR] [--weight-decay WD] [--eval-every N]
-//           [--run-dir DIR] [--sample N] [--seed S]
+//           [--run-dir DIR] [--sample N] [--seed S] [--device auto|cpu|cuda[:N]] [--amp off|bf16]
 //
+// --device auto (the default) trains on the first GPU when there is one; --amp bf16 runs
+// the products and attention in bfloat16 under autocast (float32 master weights).
 // With --run-dir, metrics go to DIR/metrics.jsonl and checkpoints to DIR/checkpoint.ckpt;
 // running the same command again resumes where it stopped.
 #include <cstdio>
@@ -20,7 +22,7 @@ using namespace anneal;
 namespace {
 
 struct Args {
-  std::string data = "datasets/kjv.txt", run_dir;
+  std::string data = "datasets/kjv.txt", run_dir, device = "auto", amp = "off";
   int64_t steps = 2000, batch = 32, context = 128, layers = 4, heads = 4, d_model = 128, eval_every = 500;
   int64_t sample = 400;
   double dropout = 0.0, lr = 3e-4, weight_decay = 0.01;
@@ -32,6 +34,8 @@ Args parse(int argc, char** argv) {
   std::map<std::string, std::function<void(const std::string&)>> flags = {
       {"--data", [&](auto& v) { a.data = v; }},
       {"--run-dir", [&](auto& v) { a.run_dir = v; }},
+      {"--device", [&](auto& v) { a.device = v; }},
+      {"--amp", [&](auto& v) { a.amp = v; }},
       {"--steps", [&](auto& v) { a.steps = std::stoll(v); }},
       {"--batch", [&](auto& v) { a.batch = std::stoll(v); }},
       {"--context", [&](auto& v) { a.context = std::stoll(v); }},
@@ -64,7 +68,7 @@ Args parse(int argc, char** argv) {
 }
 
 // Mean loss over non-overlapping windows of the validation text (nats per character).
-double validation_loss(nn::Module& model, const data::TextWindows& val, int64_t batch) {
+double validation_loss(nn::Module& model, const data::TextWindows& val, int64_t batch, Device device) {
   std::vector<int64_t> starts;
   for (int64_t i = 0; i < val.size(); i += val.context()) starts.push_back(i);
   double total = 0;
@@ -72,8 +76,9 @@ double validation_loss(nn::Module& model, const data::TextWindows& val, int64_t 
   for (size_t s = 0; s < starts.size(); s += size_t(batch)) {
     std::vector<int64_t> idx(starts.begin() + s, starts.begin() + std::min(starts.size(), s + size_t(batch)));
     data::Batch b = val.get_batch(idx);
-    Tensor logits = model(b.data);
-    total += cross_entropy(logits.flatten(0, 1), b.target.flatten()).item<double>() * double(idx.size());
+    Tensor logits = model(b.data.to(device, true));
+    total += cross_entropy(logits.flatten(0, 1), b.target.to(device, true).flatten()).item<double>() *
+             double(idx.size());
     windows += int64_t(idx.size());
   }
   return total / double(windows);
@@ -85,6 +90,12 @@ int main(int argc, char** argv) {
   Args args = parse(argc, argv);
   manual_seed(args.seed);
   try {
+    const Device device(args.device == "auto" ? (cuda_is_available() ? "cuda:0" : "cpu") : args.device);
+    // (float16 would also need a gradient scaler: bfloat16 has float32's range)
+    ANNEAL_CHECK(args.amp == "off" || args.amp == "bf16", ValueError, "--amp must be off or bf16, got '", args.amp, "'");
+    const bool amp = args.amp == "bf16";
+    const DType low = DType::BFloat16;
+    std::printf("device: %s%s\n", device.str().c_str(), amp ? (", autocast " + args.amp).c_str() : "");
     std::string text = data::read_text(args.data);
     auto vocab = data::CharVocab::from_text(text, args.data);
     Tensor tokens = vocab.encode(text).to(DType::Int32);
@@ -97,19 +108,22 @@ int main(int argc, char** argv) {
     nn::GPT model({.vocab_size = vocab.size(), .context = args.context, .n_layer = args.layers,
                    .n_head = args.heads, .d_model = args.d_model, .dropout = args.dropout});
     std::printf("%s\n", model.to_string().c_str());
+    model.to(device);  // before the optimizer is made, so its state lives there too
     optim::AdamW opt(model.parameters(), args.lr, 0.9, 0.999, 1e-8, args.weight_decay);
     data::DataLoader loader(train_set, {.batch_size = args.batch, .shuffle = true, .seed = args.seed,
-                                        .num_workers = 1});
+                                        .num_workers = 1, .pin_memory = device.is_cuda()});
     auto loss = [&](nn::Module& m, const data::Batch& b) {
-      Tensor logits = m(b.data);  // [B, T, vocab]
-      return cross_entropy(logits.flatten(0, 1), b.target.flatten());
+      AutocastGuard autocast(device.type, low, amp);
+      Tensor logits = m(b.data.to(device, true));  // [B, T, vocab]
+      return cross_entropy(logits.flatten(0, 1), b.target.to(device, true).flatten());
     };
     train::TrainerOptions options{.max_steps = args.steps, .eval_every = args.eval_every,
                                   .checkpoint_every = args.eval_every, .log_every = 50};
     options.run_dir = args.run_dir;
     train::Trainer trainer(model, opt, loader, loss, options);
     trainer.set_evaluator([&](nn::Module& m) {
-      return std::map<std::string, double>{{"val_loss", validation_loss(m, val_set, args.batch)}};
+      AutocastGuard autocast(device.type, low, amp);
+      return std::map<std::string, double>{{"val_loss", validation_loss(m, val_set, args.batch, device)}};
     });
     train::TrainResult result = trainer.fit();
 

@@ -25,6 +25,7 @@ if [ "${1:-}" = "--prepare" ]; then
   mkdir -p .deps/cudnn/include && cp /usr/local/cuda/include/cudnn*.h .deps/cudnn/include/
   # Fashion-MNIST (~30 MB), for the main job on the GPU
   [ -d /usr/share/datasets/fashion-mnist ] && cp -r /usr/share/datasets/fashion-mnist .deps/
+  [ -f datasets/kjv.txt ] && cp datasets/kjv.txt .deps/  # (scripts/data.sh writes it)
   grep -qx '/.deps/' .git/info/exclude 2>/dev/null || echo '/.deps/' >>.git/info/exclude
   du -sh .deps
   exit 0
@@ -109,6 +110,11 @@ data="$root/.deps/fashion-mnist"
 timeout 120 ./build-gpu/examples/fashion_mnist --epochs 1 --device cuda:0 --data "$data" >"$out/fashion_mnist_gpu.log" 2>&1 ||
   log "fashion_mnist on cuda:0 rc=$? $(tail -1 "$out/fashion_mnist_gpu.log")"
 tail -2 "$out/fashion_mnist_gpu.log" | tee -a "$summary"
+if [ -f "$root/.deps/kjv.txt" ]; then  # the char GPT on the GPU under bf16 autocast (flash attention, fused loss)
+  timeout 90 ./build-gpu/examples/char_lm --data "$root/.deps/kjv.txt" --steps 300 --eval-every 300 --device cuda:0 \
+    --amp bf16 --sample 100 >"$out/char_lm_gpu.log" 2>&1 || log "char_lm on cuda:0 rc=$? $(tail -1 "$out/char_lm_gpu.log")"
+  tail -1 "$out/char_lm_gpu.log" | tee -a "$summary"
+fi
 ANNEAL_NUM_THREADS="$(nproc)" timeout 60 ./build-gpu/examples/fashion_mnist --epochs 1 --limit 12000 --device cpu \
   --data "$data" >"$out/fashion_mnist.log" 2>&1 || log "fashion_mnist on the CPU rc=$? $(tail -1 "$out/fashion_mnist.log")"
 tail -2 "$out/fashion_mnist.log" | tee -a "$summary"
