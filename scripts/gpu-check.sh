@@ -108,14 +108,14 @@ log "== the main job on the GPU (1 epoch), then a short CPU run for the record"
 data="$root/.deps/fashion-mnist"
 [ -d "$data" ] || data=/usr/share/datasets/fashion-mnist
 timeout 120 ./build-gpu/examples/fashion_mnist --epochs 1 --device cuda:0 --data "$data" >"$out/fashion_mnist_gpu.log" 2>&1 ||
-  log "fashion_mnist on cuda:0 rc=$? $(tail -1 "$out/fashion_mnist_gpu.log")"
+  log "fashion_mnist on cuda:0 rc=$? $(grep -E '^fashion_mnist:' "$out/fashion_mnist_gpu.log" | tail -1)"
 tail -2 "$out/fashion_mnist_gpu.log" | tee -a "$summary"
 if [ -f "$root/.deps/kjv.txt" ]; then  # the char GPT on the GPU under bf16 autocast (flash attention, fused loss)
   timeout 90 ./build-gpu/examples/char_lm --data "$root/.deps/kjv.txt" --steps 300 --eval-every 300 --device cuda:0 \
-    --amp bf16 --sample 100 >"$out/char_lm_gpu.log" 2>&1 || log "char_lm on cuda:0 rc=$? $(tail -1 "$out/char_lm_gpu.log")"
+    --amp bf16 --sample 100 >"$out/char_lm_gpu.log" 2>&1 || log "char_lm on cuda:0 rc=$? $(grep -E '^char_lm:' "$out/char_lm_gpu.log" | tail -1)"
   tail -1 "$out/char_lm_gpu.log" | tee -a "$summary"
 fi
 ANNEAL_NUM_THREADS="$(nproc)" timeout 60 ./build-gpu/examples/fashion_mnist --epochs 1 --limit 12000 --device cpu \
-  --data "$data" >"$out/fashion_mnist.log" 2>&1 || log "fashion_mnist on the CPU rc=$? $(tail -1 "$out/fashion_mnist.log")"
+  --data "$data" >"$out/fashion_mnist.log" 2>&1 || log "fashion_mnist on the CPU rc=$? $(grep -E '^fashion_mnist:' "$out/fashion_mnist.log" | tail -1)"
 tail -2 "$out/fashion_mnist.log" | tee -a "$summary"
 echo "logs: $out"
