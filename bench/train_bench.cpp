@@ -1,5 +1,7 @@
 // Training throughput of the reference workloads, one JSON line per workload:
-//   train_bench mlp|cnn|char_gpt|gpt2 [steps] [--device cuda:0] [--graph]
+//   train_bench mlp|cnn|char_gpt|gpt2 [steps] [--device cuda:0] [--graph] [--autocast]
+// --autocast: forward and loss under bf16 autocast (float32 master weights), as
+// train_reference.py --autocast does for PyTorch.
 // --graph (CUDA): after eager warm-up steps the whole step (forward, backward, optimizer)
 // is captured once into a CUDA graph; each timed step copies its batch into the captured
 // input tensors and replays the graph (Adam/AdamW are made capturable).
@@ -90,14 +92,15 @@ Workload make(const std::string& name, Device device, bool capturable) {
 int main(int argc, char** argv) {
   std::vector<std::string> args;
   Device device = kCPU;
-  bool graph = false;
+  bool graph = false, autocast = false;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--device") == 0 && i + 1 < argc) device = Device(argv[++i]);
     else if (std::strcmp(argv[i], "--graph") == 0) graph = true;
+    else if (std::strcmp(argv[i], "--autocast") == 0) autocast = true;
     else args.push_back(argv[i]);
   }
   if (args.empty()) {
-    std::fprintf(stderr, "usage: train_bench mlp|cnn|char_gpt|gpt2 [steps] [--device cuda:0] [--graph]\n");
+    std::fprintf(stderr, "usage: train_bench mlp|cnn|char_gpt|gpt2 [steps] [--device cuda:0] [--graph] [--autocast]\n");
     return 2;
   }
   const std::string name = args[0];
@@ -114,7 +117,11 @@ int main(int argc, char** argv) {
     std::vector<double> ms;
     auto eager_step = [&](const data::Batch& b) {
       w.opt->zero_grad();
-      Tensor loss = w.loss(*w.model, b);
+      Tensor loss;
+      {
+        AutocastGuard ac(device.type, DType::BFloat16, autocast);
+        loss = w.loss(*w.model, b);
+      }
       loss.backward();
       w.opt->step();
       return loss;
@@ -152,10 +159,11 @@ int main(int argc, char** argv) {
     for (const Tensor& p : w.model->parameters()) params += p.numel();
     char line[640];
     std::snprintf(line, sizeof line,
-                  "{\"impl\": \"%s\", \"workload\": \"%s\", \"device\": \"%s\", \"%s\": %.1f, "
+                  "{\"impl\": \"%s\", \"workload\": \"%s\", \"device\": \"%s\", \"autocast\": %s, \"%s\": %.1f, "
                   "\"p50_step_ms\": %.3f, \"p90_step_ms\": %.3f, \"peak_rss_mb\": %.1f, \"threads\": %d, "
                   "\"steps\": %d, \"model_tflops\": %.2f}",
-                  graph ? "anneal-graph" : "anneal", name.c_str(), device.str().c_str(), w.unit, rate, ms[ms.size() / 2], ms[ms.size() * 9 / 10],
+                  graph ? "anneal-graph" : "anneal", name.c_str(), device.str().c_str(), autocast ? "true" : "false",
+                  w.unit, rate, ms[ms.size() / 2], ms[ms.size() * 9 / 10],
                   double(ru.ru_maxrss) / 1024.0, get_num_threads(), steps,
                   std::strcmp(w.unit, "tokens_per_s") == 0 ? 6.0 * double(params) * rate / 1e12 : 0.0);
     bench::emit(line);

@@ -93,6 +93,8 @@ for w in mlp cnn char_gpt gpt2; do
     log "train_bench $w rc=$? $(tail -1 "$out/train_gpu.err")"
   [ -n "$py" ] && timeout 150 "$py" bench/train_reference.py "$w" --device cuda:0 >>"$out/train_gpu.jsonl" 2>>"$out/train_gpu.err"
 done
+timeout 150 ./build-gpu/bench/train_bench gpt2 --device cuda:0 --autocast >>"$out/train_gpu.jsonl" 2>>"$out/train_gpu.err" ||
+  log "train_bench gpt2 --autocast rc=$? $(tail -1 "$out/train_gpu.err")"
 [ -n "$py" ] && timeout 150 "$py" bench/train_reference.py gpt2 --device cuda:0 --autocast >>"$out/train_gpu.jsonl" 2>>"$out/train_gpu.err"
 for w in mlp cnn; do  # the whole step as one CUDA graph replay
   timeout 120 ./build-gpu/bench/train_bench "$w" --device cuda:0 --graph >>"$out/train_gpu.jsonl" 2>>"$out/train_gpu.err" ||
