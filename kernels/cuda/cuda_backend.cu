@@ -151,12 +151,13 @@ class CudaBackend final : public Backend {
     ANNEAL_CHECK(dst.dtype() == src.dtype() && dst.is_contiguous() && src.is_contiguous(), ValueError,
                  "copy_across: expects contiguous tensors of one dtype");
     DeviceGuard g(device_);
+    // between two GPUs the pointers say which (unified addressing): cudaMemcpyDefault
     cudaMemcpyKind kind = src.device().is_cpu() ? cudaMemcpyHostToDevice
                           : dst.device().is_cpu() ? cudaMemcpyDeviceToHost
-                                                  : cudaMemcpyDeviceToDevice;
+                                                  : cudaMemcpyDefault;
     const Tensor& host = src.device().is_cpu() ? src : dst;
     const Storage& host_storage = host.impl()->storage();
-    if (non_blocking && kind != cudaMemcpyDeviceToDevice && host_storage->allocator() == pinned_allocator()) {
+    if (non_blocking && kind != cudaMemcpyDefault && host_storage->allocator() == pinned_allocator()) {
       cudaStream_t stream = cuda::current_stream();
       ANNEAL_CUDA_CHECK(cudaMemcpyAsync(dst.impl()->data(), src.impl()->data(), dst.nbytes(), kind, stream),
                         "to(device, non_blocking)");

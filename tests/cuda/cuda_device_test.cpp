@@ -297,3 +297,16 @@ TEST_F(Cuda, FusedCrossEntropyMatchesTheCpu) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST_F(Cuda, CopiesBetweenTwoGpus) {
+  if (cuda_device_count() < 2) GTEST_SKIP() << "one GPU only";
+  Tensor a = arange(1000, TensorOptions(DType::Float32)).to(Device("cuda:0"));
+  Tensor b = a.to(Device("cuda:1"));
+  EXPECT_EQ(b.device(), Device("cuda:1"));
+  EXPECT_TRUE(equal(b.cpu(), a.cpu()));
+  EXPECT_TRUE(equal((b * 2.0).to(Device("cuda:0")).cpu(), (a * 2.0).cpu()));
+}
+
+}  // namespace
