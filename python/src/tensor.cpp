@@ -109,6 +109,12 @@ void bind_tensor(py::module_& m) {
       })
       .def_property_readonly("dtype", &Tensor::dtype)
       .def_property_readonly("device", [](const Tensor& x) { return x.device().str(); })
+      .def_property_readonly("is_cuda", [](const Tensor& x) { return x.device().is_cuda(); })
+      .def("cuda", [](const Tensor& x, std::optional<int> device, bool non_blocking) {
+        const Device d(DeviceType::CUDA, device.value_or(0));
+        py::gil_scoped_release release;
+        return x.to(d, non_blocking);
+      }, py::arg("device") = py::none(), py::arg("non_blocking") = false, "x.to('cuda:N')")
       .def_property_readonly("is_leaf", &Tensor::is_leaf)
       .def_property_readonly("grad_fn", [](const Tensor& x) -> py::object {
         auto fn = x.grad_fn();

@@ -25,6 +25,9 @@ def test_cuda_functions_report_the_build():
         anneal.cuda.empty_cache()  # nothing to free: a no-op
         x = anneal.ones(3)
         assert x.to("cpu", non_blocking=True) is not None  # same device: nothing to copy
+        assert x.is_cuda is False
+        with pytest.raises(RuntimeError, match="cuda"):
+            x.cuda()
         with pytest.raises(RuntimeError, match="CUDA"):
             anneal.cuda.Stream()
         with pytest.raises(RuntimeError, match="CUDA"):
@@ -56,6 +59,7 @@ def test_cuda_functions_report_the_build():
         del z
         s.synchronize()
         assert anneal.cuda.memory_allocated(0) >= 0
+        assert anneal.ones(2).cuda().is_cuda and anneal.ones(2).cuda(0, non_blocking=True).device == "cuda:0"
         # non_blocking copies through page-locked memory
         h = anneal.arange(4096.0).pin_memory()
         d = h.to("cuda", non_blocking=True)
