@@ -146,6 +146,14 @@ class Backend {
   // the caller.
   virtual void adam_step(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v, const Tensor& max_v,
                          double b1, double b2, double eps, double step_size, double bc2_sqrt) = 0;
+  // adam_step with the step count t as a float64 tensor on the device (capturable Adam):
+  // step_size = lr / (1 − b1^t) and bc2_sqrt = sqrt(1 − b2^t) are computed on the device.
+  // False where the device has no such kernel (the caller composes the update).
+  virtual bool adam_step_device_step(const Tensor& /*p*/, const Tensor& /*g*/, const Tensor& /*m*/,
+                                     const Tensor& /*v*/, const Tensor& /*max_v*/, const Tensor& /*step*/,
+                                     double /*lr*/, double /*b1*/, double /*b2*/, double /*eps*/) {
+    return false;
+  }
   // Copies between this device and the host (either direction), contiguous tensors. With
   // non_blocking and the host side in page-locked memory, the copy is queued on the
   // current stream and the call returns at once (the host block is kept from reuse until

@@ -32,4 +32,14 @@ void adam_step_(const Tensor& p, const Tensor& grad, const Tensor& m, const Tens
   p.bump_version();
 }
 
+bool adam_step_device_step_(const Tensor& p, const Tensor& grad, const Tensor& m, const Tensor& v,
+                            const Tensor& max_v, const Tensor& step, double lr, double b1, double b2, double eps) {
+  if (!fused_step_applies(p, {&grad, &m, &v}) || (max_v.defined() && !fused_step_applies(p, {&max_v})) ||
+      step.dtype() != DType::Float64 || step.numel() != 1 || step.device() != p.device())
+    return false;
+  if (!backend_of(p).adam_step_device_step(p, grad, m, v, max_v, step, lr, b1, b2, eps)) return false;
+  p.bump_version();
+  return true;
+}
+
 }  // namespace anneal

@@ -16,4 +16,10 @@ void adam_step_(const Tensor& p, const Tensor& grad, const Tensor& exp_avg, cons
                 const Tensor& max_exp_avg_sq, double beta1, double beta2, double eps, double step_size,
                 double bias_correction2_sqrt);
 
+// adam_step_ with the step count as a float64 device tensor (capturable Adam): false where
+// the device has no such kernel or the tensors do not qualify (the caller composes).
+bool adam_step_device_step_(const Tensor& p, const Tensor& grad, const Tensor& exp_avg, const Tensor& exp_avg_sq,
+                            const Tensor& max_exp_avg_sq, const Tensor& step, double lr, double beta1, double beta2,
+                            double eps);
+
 }  // namespace anneal

@@ -245,6 +245,7 @@ void Adam::step_on_device(Tensor p, const Tensor& grad, std::map<std::string, Te
   Tensor& t = st["step"];
   if (t.device() != p.device()) t = t.to(p.device());  // e.g. loaded from a checkpoint
   t.add_(1.0);
+  if (adam_step_device_step_(p, grad, m, v, max_v, t, lr, b1, b2, eps)) return;  // one fused kernel
   // b^t = exp(t·ln b); b = 0 gives exp(-inf) = 0, as pow does
   const Tensor bc1 = neg(exp(t * std::log(b1))) + 1.0;
   const Tensor bc2_sqrt = sqrt(neg(exp(t * std::log(b2))) + 1.0).to(p.dtype());

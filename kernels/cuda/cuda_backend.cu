@@ -298,6 +298,12 @@ class CudaBackend final : public Backend {
     DeviceGuard g(device_);
     cuda::sgd_step(p, gr, buf, lr, momentum, dampening, weight_decay, nesterov, first_step);
   }
+  bool adam_step_device_step(const Tensor& p, const Tensor& gr, const Tensor& m, const Tensor& v, const Tensor& max_v,
+                             const Tensor& step, double lr, double b1, double b2, double eps) override {
+    DeviceGuard g(device_);
+    cuda::adam_step_device_step(p, gr, m, v, max_v, step, lr, b1, b2, eps);
+    return true;
+  }
   void adam_step(const Tensor& p, const Tensor& gr, const Tensor& m, const Tensor& v, const Tensor& max_v, double b1,
                  double b2, double eps, double step_size, double bc2_sqrt) override {
     DeviceGuard g(device_);

@@ -44,6 +44,8 @@ void layer_norm_rows_backward(const Tensor& g, const Tensor& x, const Tensor& me
 // optim.cu
 void sgd_step(const Tensor& p, const Tensor& g, const Tensor& buf, double lr, double momentum, double dampening,
               double weight_decay, bool nesterov, bool first_step);
+void adam_step_device_step(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v, const Tensor& max_v,
+                           const Tensor& step, double lr, double b1, double b2, double eps);
 void adam_step(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v, const Tensor& max_v, double b1,
                double b2, double eps, double step_size, double bc2_sqrt);
 

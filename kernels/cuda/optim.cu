@@ -25,10 +25,17 @@ __global__ void sgd_kernel(T* w, const T* g, T* buf, int64_t n, float lr_f, doub
   }
 }
 
+// step: null, or the step count on the device (capturable Adam): the bias corrections are
+// then computed here from it and lr, so a captured graph replays them correctly.
 template <typename T>
 __global__ void adam_kernel(T* w, const T* g, T* m, T* v, T* mx, int64_t n, double b1_d, double b2_d, double eps_d,
-                            double ss_d, double bc_d) {
+                            double ss_d, double bc_d, const double* step, double lr) {
   using C = compute_of<T>;
+  if (step) {
+    const double t = *step;
+    ss_d = lr / (1 - pow(b1_d, t));
+    bc_d = sqrt(1 - pow(b2_d, t));
+  }
   const C b1 = C(b1_d), b2 = C(b2_d), c1 = C(1 - b1_d), c2 = C(1 - b2_d), eps = C(eps_d), ss = C(-ss_d), bc = C(bc_d);
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
     const C gi = load_c<T>(g[i]);
@@ -65,12 +72,12 @@ void sgd_impl(const Tensor& p, const Tensor& g, const Tensor& buf, double lr, do
 
 template <typename T>
 void adam_impl(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v, const Tensor& max_v, double b1,
-               double b2, double eps, double step_size, double bc2_sqrt) {
+               double b2, double eps, double step_size, double bc2_sqrt, const double* step, double lr) {
   const int64_t n = p.numel();
   if (n == 0) return;
   adam_kernel<T><<<blocks_for(n), kThreads, 0, current_stream()>>>(ptr<T>(p), ptr<T>(g), ptr<T>(m), ptr<T>(v),
                                               max_v.defined() ? ptr<T>(max_v) : nullptr, n, b1, b2, eps, step_size,
-                                              bc2_sqrt);
+                                              bc2_sqrt, step, lr);
   check_launch("adam_step");
 }
 
@@ -87,7 +94,17 @@ void adam_step(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& 
                double b2, double eps, double step_size, double bc2_sqrt) {
   check_same("adam_step", p, {&g, &m, &v, &max_v});
   ANNEAL_CUDA_DISPATCH_FLOATING(p.dtype(), "adam_step",
-                                (adam_impl<T>(p, g, m, v, max_v, b1, b2, eps, step_size, bc2_sqrt)));
+                                (adam_impl<T>(p, g, m, v, max_v, b1, b2, eps, step_size, bc2_sqrt, nullptr, 0.0)));
+}
+
+void adam_step_device_step(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v, const Tensor& max_v,
+                           const Tensor& step, double lr, double b1, double b2, double eps) {
+  check_same("adam_step", p, {&g, &m, &v, &max_v});
+  ANNEAL_CHECK(step.dtype() == DType::Float64 && step.numel() == 1, ValueError,
+               "CUDA adam_step: the device step count must be one float64");
+  const double* t = ptr<double>(step);
+  ANNEAL_CUDA_DISPATCH_FLOATING(p.dtype(), "adam_step",
+                                (adam_impl<T>(p, g, m, v, max_v, b1, b2, eps, 0.0, 0.0, t, lr)));
 }
 
 }  // namespace anneal::cuda
