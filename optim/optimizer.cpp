@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <set>
+#include <type_traits>
 
 #include "core/autograd/engine.h"
 #include "core/autograd/grad_mode.h"
@@ -186,8 +187,45 @@ Adam::Adam(std::vector<ParamGroup> groups, Options defaults, bool decoupled)
   }
 }
 
+namespace {
+
+// Adam's update from tensor ops, for what the fused kernels do not take. The bias
+// corrections are host numbers (double) or, for capturable Adam, 0-dim device tensors.
+template <typename Correction>
+void adam_composite(Tensor p, const Tensor& grad, Tensor m, Tensor v, Tensor max_v, double b1, double b2, double eps,
+                    const Correction& step_size, const Correction& bc2_sqrt) {
+  m.mul_(b1).add_(grad, 1 - b1);
+  v.mul_(b2).add_(grad * grad, 1 - b2);
+  Tensor denom_src = v;
+  if (max_v.defined()) {
+    max_v.copy_(maximum(max_v, v));
+    denom_src = max_v;
+  }
+  const Tensor denom = sqrt(denom_src) / bc2_sqrt + eps;
+  if constexpr (std::is_same_v<Correction, double>) p.add_(m / denom, -step_size);
+  else p.sub_(m / denom * step_size);
+}
+
+// Whether a parameter's device stream is being captured into a CUDA graph, asked of the
+// runtime once per device per step rather than once per parameter.
+class CaptureProbe {
+ public:
+  bool operator()(const Tensor& p) {
+    if (!p.device().is_cuda()) return false;
+    auto [it, fresh] = seen_.try_emplace(p.device().index, false);
+    if (fresh) it->second = cuda_is_capturing(p.device().index);
+    return it->second;
+  }
+
+ private:
+  std::map<int, bool> seen_;
+};
+
+}  // namespace
+
 void Adam::step() {
   NoGradGuard ng;
+  CaptureProbe capturing;
   for (auto& g : groups_) {
     const double lr = g.get("lr"), b1 = g.get("beta1"), b2 = g.get("beta2"), eps = g.get("eps"),
                  wd = g.get("weight_decay");
@@ -208,56 +246,39 @@ void Adam::step() {
         if (decoupled_) p.mul_(1 - lr * wd);
         else grad = grad + p * wd;
       }
-      Tensor& m = st["exp_avg"];
-      Tensor& v = st["exp_avg_sq"];
-      Tensor max_v = amsgrad ? st["max_exp_avg_sq"] : Tensor();
+      const Tensor& m = st["exp_avg"];
+      const Tensor& v = st["exp_avg_sq"];
+      const Tensor max_v = amsgrad ? st["max_exp_avg_sq"] : Tensor();
       if (capturable) {
-        step_on_device(p, grad, st, m, v, max_v, lr, b1, b2, eps);
+        step_on_device(p, grad, st["step"], m, v, max_v, lr, b1, b2, eps);
         continue;
       }
-      ANNEAL_CHECK(!p.device().is_cuda() || !cuda_is_capturing(p.device().index), ValueError, name(),
+      ANNEAL_CHECK(!capturing(p), ValueError, name(),
                    ": inside a CUDA graph capture the step count must live on the device; make the optimizer with "
                    "capturable = true");
       st["step"].add_(1.0);
       const double t = st["step"].item<double>();
-      const double bc1 = 1 - std::pow(b1, t), bc2 = 1 - std::pow(b2, t);
+      const double step_size = lr / (1 - std::pow(b1, t)), bc2_sqrt = std::sqrt(1 - std::pow(b2, t));
       if (fused_step_applies(p, {&grad, &m, &v}) && (!amsgrad || fused_step_applies(p, {&max_v}))) {
-        adam_step_(p, grad, m, v, max_v, b1, b2, eps, lr / bc1, std::sqrt(bc2));
+        adam_step_(p, grad, m, v, max_v, b1, b2, eps, step_size, bc2_sqrt);
         continue;
       }
-      m.mul_(b1).add_(grad, 1 - b1);
-      v.mul_(b2).add_(grad * grad, 1 - b2);
-      Tensor denom_src = v;
-      if (amsgrad) {
-        max_v.copy_(maximum(max_v, v));
-        denom_src = max_v;
-      }
-      Tensor denom = sqrt(denom_src) / std::sqrt(bc2) + eps;
-      p.add_(m / denom, -lr / bc1);
+      adam_composite(p, grad, m, v, max_v, b1, b2, eps, step_size, bc2_sqrt);
     }
   }
 }
 
-// The same update with the step count and bias corrections as device tensors: no host
-// number depends on the step, so a captured CUDA graph replays it correctly.
-void Adam::step_on_device(Tensor p, const Tensor& grad, std::map<std::string, Tensor>& st, Tensor m, Tensor v,
-                          Tensor max_v, double lr, double b1, double b2, double eps) {
-  Tensor& t = st["step"];
+// The same update with the step count and bias corrections on the device: no host number
+// depends on the step, so a captured CUDA graph replays it correctly.
+void Adam::step_on_device(const Tensor& p, const Tensor& grad, Tensor& t, const Tensor& m, const Tensor& v,
+                          const Tensor& max_v, double lr, double b1, double b2, double eps) {
   if (t.device() != p.device()) t = t.to(p.device());  // e.g. loaded from a checkpoint
   t.add_(1.0);
   if (adam_step_device_step_(p, grad, m, v, max_v, t, lr, b1, b2, eps)) return;  // one fused kernel
   // b^t = exp(t·ln b); b = 0 gives exp(-inf) = 0, as pow does
-  const Tensor bc1 = neg(exp(t * std::log(b1))) + 1.0;
+  const Tensor step_size = (reciprocal(neg(exp(t * std::log(b1))) + 1.0) * lr).to(p.dtype());
   const Tensor bc2_sqrt = sqrt(neg(exp(t * std::log(b2))) + 1.0).to(p.dtype());
-  m.mul_(b1).add_(grad, 1 - b1);
-  v.mul_(b2).add_(grad * grad, 1 - b2);
-  Tensor denom_src = v;
-  if (max_v.defined()) {
-    max_v.copy_(maximum(max_v, v));
-    denom_src = max_v;
-  }
-  const Tensor denom = sqrt(denom_src) / bc2_sqrt + eps;
-  p.sub_(m / denom * (reciprocal(bc1) * lr).to(p.dtype()));
+  adam_composite(p, grad, m, v, max_v, b1, b2, eps, step_size, bc2_sqrt);
 }
 
 AdamW::AdamW(TensorList params, double lr, double b1, double b2, double eps, double wd, bool amsgrad, bool capturable)

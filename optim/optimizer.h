@@ -72,8 +72,8 @@ class Adam : public Optimizer {
   bool decoupled_ = false;
 
  private:
-  void step_on_device(Tensor p, const Tensor& grad, std::map<std::string, Tensor>& state, Tensor m, Tensor v,
-                      Tensor max_v, double lr, double b1, double b2, double eps);
+  void step_on_device(const Tensor& p, const Tensor& grad, Tensor& step, const Tensor& m, const Tensor& v,
+                      const Tensor& max_v, double lr, double b1, double b2, double eps);
 };
 
 class AdamW : public Adam {

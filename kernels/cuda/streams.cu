@@ -40,15 +40,19 @@ void stream_synchronize(int device, void* stream) {
   DeviceGuard g(device);
   ANNEAL_CUDA_CHECK(cudaStreamSynchronize(static_cast<cudaStream_t>(stream)), "CudaStream.synchronize");
 }
-bool stream_query(int device, void* stream) {
-  DeviceGuard g(device);
-  const cudaError_t e = cudaStreamQuery(static_cast<cudaStream_t>(stream));
+// A query's answer: done, not yet (not an error: cleared), or an error raised for `what`.
+static bool done(cudaError_t e, const char* what) {
   if (e == cudaErrorNotReady) {
     (void)cudaGetLastError();
     return false;
   }
-  ANNEAL_CUDA_CHECK(e, "CudaStream.query");
+  ANNEAL_CUDA_CHECK(e, what);
   return true;
+}
+
+bool stream_query(int device, void* stream) {
+  DeviceGuard g(device);
+  return done(cudaStreamQuery(static_cast<cudaStream_t>(stream)), "CudaStream.query");
 }
 void stream_wait_event(int device, void* stream, void* event) {
   DeviceGuard g(device);
@@ -74,15 +78,7 @@ void event_record(int device, void* event, void* stream) {
 void event_synchronize(void* event) {
   ANNEAL_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(event)), "CudaEvent.synchronize");
 }
-bool event_query(void* event) {
-  const cudaError_t e = cudaEventQuery(static_cast<cudaEvent_t>(event));
-  if (e == cudaErrorNotReady) {
-    (void)cudaGetLastError();
-    return false;
-  }
-  ANNEAL_CUDA_CHECK(e, "CudaEvent.query");
-  return true;
-}
+bool event_query(void* event) { return done(cudaEventQuery(static_cast<cudaEvent_t>(event)), "CudaEvent.query"); }
 double event_elapsed_ms(void* start, void* end) {
   float ms = 0;
   ANNEAL_CUDA_CHECK(cudaEventElapsedTime(&ms, static_cast<cudaEvent_t>(start), static_cast<cudaEvent_t>(end)),

@@ -7,18 +7,14 @@
 #include <cmath>
 
 #include "anneal.h"
+#include "cuda_test.h"
+#include "../optim/amp_training.h"
 
 using namespace anneal;
 
 namespace {
 
-class CudaAmp : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (!cuda_is_available()) GTEST_SKIP() << "no CUDA device on this machine (cuda_device_count() == 0)";
-  }
-  const Device gpu{"cuda:0"};
-};
+using CudaAmp = anneal::test::CudaTest;
 
 TEST_F(CudaAmp, AutocastTypeRulesAndGradientsOnCuda) {
   for (DType low : {DType::BFloat16, DType::Float16}) {
@@ -60,29 +56,6 @@ TEST_F(CudaAmp, ScalerSkipsTheStepWithAnInfGradient) {
   EXPECT_TRUE(allclose(p.detach().cpu(), tensor({0.5, 0.0, -0.5})));
 }
 
-TEST_F(CudaAmp, Float16TrainingWithTheScalerLearns) {
-  manual_seed(3);
-  Tensor x = randn({64, 10}), y = argmax(matmul(x, randn({10, 4})), 1);
-  x = x.to(gpu), y = y.to(gpu);
-  auto net = nn::make_model("mlp", {{"sizes", "10,32,4"}});
-  net->to(gpu);
-  optim::Adam opt(net->parameters(), 1e-2);
-  optim::GradScaler scaler;
-  double first = 0, last = 0;
-  for (int step = 0; step < 60; ++step) {
-    Tensor loss;
-    {
-      AutocastGuard ac(DeviceType::CUDA, DType::Float16);
-      loss = cross_entropy((*net)(x), y);
-    }
-    opt.zero_grad();
-    scaler.scale(loss).backward();
-    scaler.step(opt);
-    scaler.update();
-    (step == 0 ? first : last) = loss.item<double>();
-  }
-  for (const Tensor& p : net->parameters()) EXPECT_EQ(p.dtype(), DType::Float32);
-  EXPECT_LT(last, 0.5 * first);
-}
+TEST_F(CudaAmp, Float16TrainingWithTheScalerLearns) { test::expect_float16_training_with_the_scaler_learns(gpu); }
 
 }  // namespace

@@ -4,17 +4,13 @@
 #include <gtest/gtest.h>
 
 #include "anneal.h"
+#include "cuda_test.h"
 
 using namespace anneal;
 
 namespace {
 
-class CudaAttention : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (!cuda_is_available()) GTEST_SKIP() << "no CUDA device on this machine (cuda_device_count() == 0)";
-  }
-};
+using CudaAttention = anneal::test::CudaTest;
 
 struct AttentionRun {
   Tensor out, dq, dk, dv;

@@ -3,17 +3,13 @@
 #include <gtest/gtest.h>
 
 #include "anneal.h"
+#include "cuda_test.h"
 
 using namespace anneal;
 
 namespace {
 
-class Cuda : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (!cuda_is_available()) GTEST_SKIP() << "no CUDA device on this machine (cuda_device_count() == 0)";
-  }
-};
+using Cuda = anneal::test::CudaTest;
 
 TEST(CudaProbe, CountIsNeverAnError) {
   int n = cuda_device_count();  // no driver, no device: 0, not a crash

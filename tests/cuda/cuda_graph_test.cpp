@@ -3,18 +3,13 @@
 #include <gtest/gtest.h>
 
 #include "anneal.h"
+#include "cuda_test.h"
 
 using namespace anneal;
 
 namespace {
 
-class CudaGraphs : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (!cuda_is_available()) GTEST_SKIP() << "no CUDA device on this machine (cuda_device_count() == 0)";
-  }
-  const Device gpu{"cuda:0"};
-};
+using CudaGraphs = anneal::test::CudaTest;
 
 TEST_F(CudaGraphs, ReplayRecomputesFromTheStaticInputs) {
   Tensor x = randn({64, 32}).to(gpu), w = randn({32, 16}).to(gpu);

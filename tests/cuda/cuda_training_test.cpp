@@ -5,17 +5,13 @@
 #include <cmath>
 
 #include "anneal.h"
+#include "cuda_test.h"
 
 using namespace anneal;
 
 namespace {
 
-class CudaTraining : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (!cuda_is_available()) GTEST_SKIP() << "no CUDA device on this machine (cuda_device_count() == 0)";
-  }
-};
+using CudaTraining = anneal::test::CudaTest;
 
 // Losses of `steps` optimizer steps of `model_name` on `device`, from weights seeded identically.
 template <typename MakeBatch>
