@@ -32,6 +32,10 @@ class AutogradError : public Error {  // graph misuse: freed graph, modified sav
  public:
   using Error::Error;
 };
+class OutOfMemoryError : public Error {  // an allocation the device or the size limit refuses
+ public:
+  using Error::Error;
+};
 class NotImplementedError : public Error {
  public:
   using Error::Error;

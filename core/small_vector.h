@@ -4,6 +4,7 @@
 // (a malloc/free pair per shape was a third of the per-op overhead).
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <initializer_list>
@@ -65,12 +66,14 @@ class SmallVector {
   const_iterator end() const { return ptr_ + size_; }
 
   void clear() { size_ = 0; }
+  // Grows the buffer keeping the elements (the old buffer is freed only after the copy).
   void reserve(size_t n) {
     if (n <= cap_) return;
+    if (n > SIZE_MAX / sizeof(T)) throw std::bad_alloc();
     T* p = static_cast<T*>(std::malloc(n * sizeof(T)));
     if (!p) throw std::bad_alloc();
     if (size_) std::memcpy(p, ptr_, size_ * sizeof(T));
-    release();
+    if (!is_inline()) std::free(ptr_);
     ptr_ = p;
     cap_ = n;
   }
@@ -82,7 +85,7 @@ class SmallVector {
   void push_back(const T& v) {
     if (size_ == cap_) {
       T copy = v;  // v may live in this vector
-      reserve(cap_ * 2);
+      reserve(grown(size_ + 1));
       ptr_[size_++] = copy;
       return;
     }
@@ -92,7 +95,7 @@ class SmallVector {
   iterator insert(const_iterator pos, const T& v) {
     size_t i = size_t(pos - ptr_);
     T copy = v;
-    if (size_ == cap_) reserve(cap_ * 2);
+    if (size_ == cap_) reserve(grown(size_ + 1));
     std::memmove(ptr_ + i + 1, ptr_ + i, (size_ - i) * sizeof(T));
     ptr_[i] = copy;
     ++size_;
@@ -103,7 +106,7 @@ class SmallVector {
     size_t i = size_t(pos - ptr_);
     size_t n = size_t(std::distance(first, last));
     SmallVector tmp(first, last);  // the range may alias this vector
-    if (size_ + n > cap_) reserve(std::max(size_ + n, cap_ * 2));
+    if (size_ + n > cap_) reserve(grown(size_ + n));
     std::memmove(ptr_ + i + n, ptr_ + i, (size_ - i) * sizeof(T));
     if (n) std::memcpy(ptr_ + i, tmp.data(), n * sizeof(T));
     size_ += n;
@@ -128,6 +131,8 @@ class SmallVector {
 
  private:
   bool is_inline() const { return ptr_ == inline_; }
+  // Capacity for at least `need` elements: doubling, so pushes are amortised O(1).
+  size_t grown(size_t need) const { return std::max(need, cap_ * 2); }
   void release() {
     if (!is_inline()) std::free(ptr_);
     ptr_ = inline_;
@@ -152,7 +157,8 @@ class SmallVector {
   void assign_range(It first, It last) {
     size_t n = size_t(std::distance(first, last));
     if (n > cap_) {
-      release();
+      // a longer range cannot alias this vector: drop the old elements, then grow
+      size_ = 0;
       reserve(n);
     }
     size_t i = 0;

@@ -2,6 +2,7 @@
 
 #include <sstream>
 
+#include "core/checked_size.h"
 #include "core/error.h"
 
 namespace anneal {
@@ -16,11 +17,7 @@ Shape contiguous_strides(const Shape& sizes) {
   return st;
 }
 
-int64_t shape_numel(const Shape& sizes) {
-  int64_t n = 1;
-  for (int64_t s : sizes) n *= s;
-  return n;
-}
+int64_t shape_numel(const Shape& sizes) { return checked_numel(sizes, "shape"); }
 
 std::string shape_to_string(const Shape& s) {
   std::ostringstream os;
@@ -40,13 +37,20 @@ int64_t wrap_dim(int64_t dim, int64_t ndim, const char* op) {
 Tensor make_empty(const Shape& sizes, DType dtype, Allocator* allocator) {
   for (int64_t s : sizes)
     ANNEAL_CHECK(s >= 0, ValueError, "Trying to create tensor with negative dimension ", s, ": ", shape_to_string(sizes));
-  int64_t n = shape_numel(sizes);
-  auto storage = std::make_shared<StorageImpl>(size_t(n) * element_size(dtype), allocator);
+  const size_t nbytes = checked_nbytes(checked_numel(sizes, "empty"), element_size(dtype), "empty");
+  auto storage = std::make_shared<StorageImpl>(nbytes, allocator);
   return Tensor(std::make_shared<TensorImpl>(std::move(storage), dtype, sizes, contiguous_strides(sizes), 0));
 }
 
 Tensor make_view(const Tensor& base, Shape sizes, Shape strides, int64_t offset) {
   const TensorImpl* b = base.impl();
+  // A view never reaches past its storage: every op that makes one goes through here, so a
+  // wrong geometry is an error instead of a read or write out of bounds.
+  const int64_t extent = checked_extent(sizes, strides, offset, "view");
+  const int64_t available = int64_t(b->storage()->nbytes() / element_size(b->dtype()));
+  ANNEAL_CHECK(extent <= available, ValueError, "view: geometry sizes ", shape_to_string(sizes), " strides ",
+               shape_to_string(strides), " offset ", offset, " reaches element ", extent - 1, " of a storage of ",
+               available, " elements");
   return Tensor(std::make_shared<TensorImpl>(b->storage(), b->dtype(), std::move(sizes), std::move(strides), offset));
 }
 

@@ -2,10 +2,12 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <vector>
 
+#include "core/checked_size.h"
 #include "core/error.h"
 #include "core/tensor_impl.h"
 #include "ops/factory.h"
@@ -68,18 +70,22 @@ Tensor read_idx(const std::string& path) {
   ANNEAL_CHECK(n == dims_raw.size(), ValueError, "read_idx: '", path, "' is truncated: expected ", ndim,
                " dimension sizes, found ", n, " bytes");
   Shape shape;
-  int64_t count = 1;
-  for (int i = 0; i < ndim; ++i) {
-    int64_t d = be32(&dims_raw[size_t(i) * 4]);
-    shape.push_back(d);
-    ANNEAL_CHECK(d == 0 || count <= (int64_t(1) << 40) / d, ValueError, "read_idx: '", path,
-                 "' declares an implausibly large array ", shape_to_string(shape));
-    count *= d;
+  for (int i = 0; i < ndim; ++i) shape.push_back(int64_t(be32(&dims_raw[size_t(i) * 4])));
+  const int64_t count = checked_numel(shape, "read_idx");
+  const size_t want = checked_nbytes(count, elem, "read_idx");
+  // The declared size is only a claim: read in chunks and let the buffer grow with the
+  // bytes that really arrive, so an 8-byte file declaring 2 GiB costs 8 bytes, not 2 GiB.
+  std::vector<unsigned char> raw;
+  constexpr size_t kChunk = size_t(64) << 20;
+  while (raw.size() < want) {
+    const size_t at = raw.size(), take = std::min(kChunk, want - at);
+    raw.resize(at + take);
+    n = read_all(file.f, raw.data() + at, take);
+    raw.resize(at + n);
+    if (n < take) break;
   }
-  std::vector<unsigned char> raw(size_t(count) * elem);
-  n = read_all(file.f, raw.data(), raw.size());
-  ANNEAL_CHECK(n == raw.size(), ValueError, "read_idx: '", path, "' is truncated: shape ", shape_to_string(shape),
-               " needs ", raw.size(), " bytes of data, found ", n);
+  ANNEAL_CHECK(raw.size() == want, ValueError, "read_idx: '", path, "' is truncated: shape ", shape_to_string(shape),
+               " needs ", want, " bytes of data, found ", raw.size());
   unsigned char extra;
   ANNEAL_CHECK(read_all(file.f, &extra, 1) == 0, ValueError, "read_idx: '", path,
                "' has trailing bytes after the ", raw.size(), " bytes its header declares");

@@ -6,19 +6,14 @@
 #include <iterator>
 
 #include "core/error.h"
+#include "core/read_file.h"
 #include "core/tensor_impl.h"
 #include "ops/ops.h"
 
 namespace anneal::data {
 
 namespace {
-std::string read_file(const std::string& path, const char* what) {
-  std::ifstream f(path, std::ios::binary);
-  ANNEAL_CHECK(f.good(), ValueError, what, ": cannot open '", path, "'");
-  std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  ANNEAL_CHECK(!f.bad(), ValueError, what, ": error while reading '", path, "'");
-  return s;
-}
+std::string read_file(const std::string& path, const char* what) { return read_whole_file(path, what); }
 }  // namespace
 
 ImageSet read_cifar(const std::vector<std::string>& files, CifarKind kind) {

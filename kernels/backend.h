@@ -30,8 +30,17 @@ enum class ReduceOp : uint8_t { Sum, Prod, Max, Min, ArgMax, ArgMin, All, Any };
 
 struct Conv2dGeometry {
   int64_t kh, kw, sh, sw, ph, pw, dh, dw;
-  int64_t out_h(int64_t h) const { return (h + 2 * ph - dh * (kh - 1) - 1) / sh + 1; }
-  int64_t out_w(int64_t w) const { return (w + 2 * pw - dw * (kw - 1) - 1) / sw + 1; }
+  int64_t out_h(int64_t h) const { return out_len(h, ph, dh, kh, sh); }
+  int64_t out_w(int64_t w) const { return out_len(w, pw, dw, kw, sw); }
+  // floor((in + 2 pad - dil (k - 1) - 1) / stride) + 1 windows, 0 when none fits. Computed
+  // wide: C++ division truncates toward zero (a kernel larger than the input would get one
+  // window) and hostile paddings or dilations overflow int64.
+  static int64_t out_len(int64_t in, int64_t pad, int64_t dil, int64_t k, int64_t stride) {
+    const __int128 n = (__int128)in + 2 * (__int128)pad - (__int128)dil * (k - 1) - 1;
+    if (n < 0 || stride <= 0) return 0;
+    const __int128 r = n / stride + 1;
+    return r > INT64_MAX ? INT64_MAX : int64_t(r);
+  }
 };
 
 class Backend {

@@ -10,6 +10,12 @@
 
 namespace anneal::nn {
 
+int64_t pool_stride_arg(const char* layer, int64_t kernel_size, int64_t stride) {
+  ANNEAL_CHECK(kernel_size > 0, ValueError, layer, ": kernel_size must be positive, got ", kernel_size);
+  ANNEAL_CHECK(stride == -1 || stride > 0, ValueError, layer, ": stride must be positive, got ", stride);
+  return stride == -1 ? kernel_size : stride;
+}
+
 namespace {
 // PyTorch's default for Linear and Conv: kaiming_uniform_(w, a=sqrt(5)), which is
 // U(-1/sqrt(fan_in), 1/sqrt(fan_in)), and the bias from the same bound.

@@ -122,10 +122,14 @@ class GELU : public Module {
   bool tanh_;
 };
 
+// A pooling layer's stride: -1 (the default) is the kernel size; anything else must be
+// positive (checked when the layer is made, not at its first forward).
+int64_t pool_stride_arg(const char* layer, int64_t kernel_size, int64_t stride);
+
 class MaxPool2d : public Module {
  public:
   explicit MaxPool2d(int64_t kernel_size, int64_t stride = -1, int64_t padding = 0)
-      : k_(kernel_size), s_(stride <= 0 ? kernel_size : stride), p_(padding) {}
+      : k_(kernel_size), s_(pool_stride_arg("MaxPool2d", kernel_size, stride)), p_(padding) {}
   Tensor forward(const Tensor& x) override { return max_pool2d(x, k_, s_, p_); }
   std::string type_name() const override { return "MaxPool2d"; }
   std::string extra_repr() const override;
@@ -136,7 +140,7 @@ class MaxPool2d : public Module {
 class AvgPool2d : public Module {
  public:
   explicit AvgPool2d(int64_t kernel_size, int64_t stride = -1, int64_t padding = 0)
-      : k_(kernel_size), s_(stride <= 0 ? kernel_size : stride), p_(padding) {}
+      : k_(kernel_size), s_(pool_stride_arg("AvgPool2d", kernel_size, stride)), p_(padding) {}
   Tensor forward(const Tensor& x) override { return avg_pool2d(x, k_, s_, p_); }
   std::string type_name() const override { return "AvgPool2d"; }
   std::string extra_repr() const override;

@@ -1,20 +1,27 @@
 #include "nn/safetensors.h"
 
 
-#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
 #include <cstring>
-#include <fstream>
-#include <sstream>
+#include <optional>
+#include <set>
 #include <vector>
 
 #include "core/autograd/grad_mode.h"
 #include "core/atomic_file.h"
+#include "core/checked_size.h"
 #include "core/error.h"
+#include "core/read_file.h"
 #include "core/tensor_impl.h"
 #include "ops/ops.h"
 
 namespace anneal::nn {
 namespace {
+
+// The format's own bound on the JSON header (safetensors' reference implementation: 100 MB).
+constexpr uint64_t kMaxHeaderBytes = uint64_t(100) << 20;
 
 const char* st_dtype(DType d) {
   switch (d) {
@@ -42,140 +49,92 @@ std::optional<DType> from_st_dtype(const std::string& s) {
   return std::nullopt;
 }
 
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\', out += c;
-    else if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else out += c;
+using Json = nlohmann::ordered_json;  // ordered: tensors come back in the file's order
+
+// The header's only nesting: {name: {dtype, shape: [..], data_offsets: [..]}} and
+// "__metadata__": {key: value}. A deeper document is refused while it is parsed, so a
+// header of 50,000 '[' costs nothing.
+constexpr int kMaxDepth = 3;
+
+// Parses the header, refusing what the format forbids on the way: nesting deeper than the
+// format, duplicate keys (a JSON library keeps one silently), invalid UTF-8 (the library's).
+Json parse_header(const std::string& text, const std::string& path) {
+  std::vector<std::set<std::string>> keys;  // the keys seen in each open object
+  auto check = [&](int depth, Json::parse_event_t event, Json& parsed) {
+    using E = Json::parse_event_t;
+    if ((event == E::object_start || event == E::array_start) && depth >= kMaxDepth)
+      throw ValueError(str("load_safetensors: '", path, "': the header nests deeper than the format's ", kMaxDepth,
+                           " levels"));
+    if (event == E::object_start) keys.emplace_back();
+    if (event == E::object_end && !keys.empty()) keys.pop_back();
+    if (event == E::key && !keys.empty() && !keys.back().insert(parsed.get<std::string>()).second)
+      throw ValueError(str("load_safetensors: '", path, "': the header has the key '", parsed.get<std::string>(),
+                           "' twice in one object"));
+    return true;
+  };
+  try {
+    return Json::parse(text, check);
+  } catch (const Json::exception& e) {
+    throw ValueError(str("load_safetensors: '", path, "' has a malformed header: ", e.what()));
   }
-  return out + "\"";
 }
 
-// A small JSON reader for the header: objects, arrays, strings, integers.
-struct Json {
-  enum Kind { Object, Array, String, Number, Other } kind = Other;
-  std::vector<std::pair<std::string, Json>> members;
-  std::vector<Json> items;
-  std::string str;
-  int64_t num = 0;
+[[noreturn]] void bad_entry(const std::string& path, const std::string& name, const std::string& what) {
+  throw ValueError(str("load_safetensors: '", path, "': tensor '", name, "': ", what));
+}
+
+// A non-negative JSON integer (not a float, a string or a negative number).
+uint64_t unsigned_field(const Json& v, const std::string& path, const std::string& name, const char* field) {
+  if (!v.is_number_unsigned())
+    bad_entry(path, name, str("\"", field, "\" must hold non-negative integers, found ", v.dump()));
+  return v.get<uint64_t>();
+}
+
+// One tensor's entry, checked field by field.
+struct Entry {
+  std::string name;
+  DType dtype;
+  Shape shape;
+  uint64_t begin, end;
 };
 
-class Parser {
- public:
-  Parser(const std::string& text, const std::string& path) : s_(text), path_(path) {}
-  Json parse() {
-    Json j = value();
-    ws();
-    if (i_ != s_.size()) fail("trailing characters after the JSON header");
-    return j;
+Entry parse_entry(const std::string& path, const std::string& name, const Json& e) {
+  if (!e.is_object()) bad_entry(path, name, "the entry must be an object");
+  for (auto& [k, v] : e.items())
+    if (k != "dtype" && k != "shape" && k != "data_offsets")
+      bad_entry(path, name, str("unexpected field \"", k, "\" (expected dtype, shape, data_offsets)"));
+  for (const char* k : {"dtype", "shape", "data_offsets"})
+    if (!e.contains(k)) bad_entry(path, name, str("the field \"", k, "\" is missing"));
+  const Json& dt = e["dtype"];
+  if (!dt.is_string()) bad_entry(path, name, "\"dtype\" must be a string");
+  auto dtype = from_st_dtype(dt.get<std::string>());
+  if (!dtype)
+    bad_entry(path, name, str("unsupported dtype \"", dt.get<std::string>(), "\" (expected F64, F32, F16, BF16, I64, I32, U8 or BOOL)"));
+  const Json& sh = e["shape"];
+  if (!sh.is_array()) bad_entry(path, name, "\"shape\" must be an array");
+  Entry out{name, *dtype, {}, 0, 0};
+  for (auto& d : sh) {
+    const uint64_t v = unsigned_field(d, path, name, "shape");
+    if (v > uint64_t(INT64_MAX)) bad_entry(path, name, str("shape entry ", v, " is too large"));
+    out.shape.push_back(int64_t(v));
   }
-
- private:
-  [[noreturn]] void fail(const std::string& what) const {
-    throw ValueError(str("load_safetensors: '", path_, "' has a malformed header: ", what, " (at byte ", i_, ")"));
+  const Json& offs = e["data_offsets"];
+  if (!offs.is_array() || offs.size() != 2) bad_entry(path, name, "\"data_offsets\" must be an array of two integers");
+  out.begin = unsigned_field(offs[0], path, name, "data_offsets");
+  out.end = unsigned_field(offs[1], path, name, "data_offsets");
+  if (out.end < out.begin) bad_entry(path, name, str("data_offsets [", out.begin, ", ", out.end, "] end before they begin"));
+  int64_t numel = 0;
+  size_t want = 0;
+  try {
+    numel = checked_numel(out.shape, "load_safetensors");
+    want = checked_nbytes(numel, element_size(*dtype), "load_safetensors");
+  } catch (const Error&) {
+    bad_entry(path, name, str("shape ", shape_to_string(out.shape), " is larger than any tensor can be"));
   }
-  void ws() {
-    while (i_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[i_]))) ++i_;
-  }
-  char peek() {
-    ws();
-    if (i_ >= s_.size()) fail("unexpected end");
-    return s_[i_];
-  }
-  void expect(char c) {
-    if (peek() != c) fail(str("expected '", c, "'"));
-    ++i_;
-  }
-  std::string string_() {
-    expect('"');
-    std::string out;
-    while (i_ < s_.size() && s_[i_] != '"') {
-      char c = s_[i_++];
-      if (c == '\\') {
-        if (i_ >= s_.size()) fail("unterminated escape");
-        char e = s_[i_++];
-        switch (e) {
-          case 'n': out += '\n'; break;
-          case 't': out += '\t'; break;
-          case 'u':
-            if (i_ + 4 > s_.size()) fail("short \\u escape");
-            for (size_t k = i_; k < i_ + 4; ++k)
-              if (!std::isxdigit(static_cast<unsigned char>(s_[k]))) fail("bad \\u escape");
-            out += char(std::stoi(s_.substr(i_, 4), nullptr, 16));
-            i_ += 4;
-            break;
-          default: out += e;
-        }
-      } else {
-        out += c;
-      }
-    }
-    if (i_ >= s_.size()) fail("unterminated string");
-    ++i_;
-    return out;
-  }
-  Json value() {
-    Json j;
-    char c = peek();
-    if (c == '{') {
-      j.kind = Json::Object;
-      ++i_;
-      if (peek() == '}') return ++i_, j;
-      while (true) {
-        std::string k = string_();
-        expect(':');
-        j.members.emplace_back(k, value());
-        if (peek() == ',') {
-          ++i_;
-          continue;
-        }
-        expect('}');
-        return j;
-      }
-    }
-    if (c == '[') {
-      j.kind = Json::Array;
-      ++i_;
-      if (peek() == ']') return ++i_, j;
-      while (true) {
-        j.items.push_back(value());
-        if (peek() == ',') {
-          ++i_;
-          continue;
-        }
-        expect(']');
-        return j;
-      }
-    }
-    if (c == '"') {
-      j.kind = Json::String;
-      j.str = string_();
-      return j;
-    }
-    if (c == '-' || std::isdigit(static_cast<unsigned char>(c))) {
-      size_t start = i_;
-      ++i_;
-      while (i_ < s_.size() && std::isdigit(static_cast<unsigned char>(s_[i_]))) ++i_;
-      j.kind = Json::Number;
-      if (i_ - start > 18) fail("number too large");
-      j.num = std::stoll(s_.substr(start, i_ - start));
-      return j;
-    }
-    fail(str("unexpected character '", c, "'"));
-  }
-  const std::string& s_;
-  const std::string& path_;
-  size_t i_ = 0;
-};
-
-const Json* member(const Json& o, const std::string& k) {
-  for (auto& [n, v] : o.members)
-    if (n == k) return &v;
-  return nullptr;
+  if (out.end - out.begin != want)
+    bad_entry(path, name, str("shape ", shape_to_string(out.shape), " of ", dt.get<std::string>(), " needs ", want,
+                              " bytes but its data_offsets span ", out.end - out.begin));
+  return out;
 }
 
 }  // namespace
@@ -183,32 +142,30 @@ const Json* member(const Json& o, const std::string& k) {
 void save_safetensors(const std::string& path, const StateDict& tensors, const std::map<std::string, std::string>& meta) {
   NoGradGuard ng;
   std::vector<Tensor> data;
-  std::ostringstream header;
-  header << '{';
-  bool first = true;
+  Json header = Json::object();
   if (!meta.empty()) {
-    header << "\"__metadata__\":{";
-    bool f2 = true;
-    for (auto& [k, v] : meta) {
-      header << (f2 ? "" : ",") << json_string(k) << ':' << json_string(v);
-      f2 = false;
-    }
-    header << '}';
-    first = false;
+    Json m = Json::object();
+    for (auto& [k, v] : meta) m[k] = v;
+    header["__metadata__"] = std::move(m);
   }
-  int64_t offset = 0;
+  uint64_t offset = 0;
   for (auto& [name, t] : tensors) {
     ANNEAL_CHECK(t.defined(), ValueError, "save_safetensors: tensor '", name, "' is undefined");
+    ANNEAL_CHECK(name != "__metadata__", ValueError, "save_safetensors: '__metadata__' is reserved, not a tensor name");
+    ANNEAL_CHECK(!header.contains(name), ValueError, "save_safetensors: tensor '", name, "' appears twice");
     Tensor c = t.detach().cpu().contiguous();
-    header << (first ? "" : ",") << json_string(name) << ":{\"dtype\":\"" << st_dtype(c.dtype()) << "\",\"shape\":[";
-    for (int64_t d = 0; d < c.dim(); ++d) header << (d ? "," : "") << c.size(d);
-    header << "],\"data_offsets\":[" << offset << ',' << offset + int64_t(c.nbytes()) << "]}";
-    offset += int64_t(c.nbytes());
+    Json shape = Json::array();
+    for (int64_t d = 0; d < c.dim(); ++d) shape.push_back(c.size(d));
+    header[name] = Json{{"dtype", st_dtype(c.dtype())}, {"shape", shape}, {"data_offsets", {offset, offset + c.nbytes()}}};
+    offset += c.nbytes();
     data.push_back(c);
-    first = false;
   }
-  header << '}';
-  std::string h = header.str();
+  std::string h;
+  try {
+    h = header.dump();
+  } catch (const Json::exception& e) {  // a name or metadata string that is not UTF-8
+    throw ValueError(str("save_safetensors: '", path, "': a tensor name or metadata value is not valid UTF-8 (", e.what(), ")"));
+  }
   while (h.size() % 8) h += ' ';  // the format pads the header to 8 bytes with spaces
   write_file_atomically(
       path,
@@ -224,54 +181,67 @@ void save_safetensors(const std::string& path, const StateDict& tensors, const s
 }
 
 StateDict load_safetensors(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  ANNEAL_CHECK(f.good(), ValueError, "load_safetensors: cannot open '", path, "'");
-  f.seekg(0, std::ios::end);
-  const int64_t size = f.tellg();
-  f.seekg(0);
-  ANNEAL_CHECK(size >= 8, ValueError, "load_safetensors: '", path, "' is truncated: expected an 8-byte header length, found ",
-               size, " bytes");
+  // Validated in full before a tensor is allocated: the header length against the file,
+  // every entry's fields, and the offsets (inside the data, not overlapping, covering it
+  // without holes, as the format requires), so an allocation never exceeds the file.
+  const ReadOnlyFile file(path, "load_safetensors");
+  const uint64_t size = file.size();
+  ANNEAL_CHECK(size >= 8, ValueError, "load_safetensors: '", path,
+               "' is truncated: expected an 8-byte header length, found ", size, " bytes");
   unsigned char len[8];
-  f.read(reinterpret_cast<char*>(len), 8);
+  file.read_at(0, len, 8);
   uint64_t n = 0;
   for (int i = 0; i < 8; ++i) n |= uint64_t(len[i]) << (8 * i);
-  ANNEAL_CHECK(n <= uint64_t(size - 8) && n < (uint64_t(100) << 20), ValueError, "load_safetensors: '", path,
-               "' declares a ", n, "-byte header but the file has ", size - 8, " bytes after the length");
-  std::string header(n, '\0');
-  f.read(header.data(), std::streamsize(n));
-  Json root = Parser(header, path).parse();
-  ANNEAL_CHECK(root.kind == Json::Object, ValueError, "load_safetensors: '", path, "': the header is not a JSON object");
-  const int64_t data_start = 8 + int64_t(n), data_size = size - data_start;
-  StateDict out;
-  for (auto& [name, entry] : root.members) {
-    if (name == "__metadata__") continue;
-    const Json* dt = member(entry, "dtype");
-    const Json* shape = member(entry, "shape");
-    const Json* offs = member(entry, "data_offsets");
-    ANNEAL_CHECK(dt && dt->kind == Json::String && shape && shape->kind == Json::Array && offs &&
-                     offs->kind == Json::Array && offs->items.size() == 2,
-                 ValueError, "load_safetensors: '", path, "': entry '", name,
-                 "' needs \"dtype\", \"shape\" and two \"data_offsets\"");
-    auto dtype = from_st_dtype(dt->str);
-    ANNEAL_CHECK(dtype.has_value(), ValueError, "load_safetensors: '", path, "': tensor '", name,
-                 "' has unsupported dtype ", dt->str);
-    Shape s;
-    for (auto& d : shape->items) {
-      ANNEAL_CHECK(d.kind == Json::Number && d.num >= 0, ValueError, "load_safetensors: '", path, "': tensor '", name,
-                   "' has a bad shape entry");
-      s.push_back(d.num);
+  ANNEAL_CHECK(n <= size - 8, ValueError, "load_safetensors: '", path, "' declares a ", n,
+               "-byte header but the file has ", size - 8, " bytes after the length");
+  ANNEAL_CHECK(n <= kMaxHeaderBytes, ValueError, "load_safetensors: '", path, "' declares a ", n,
+               "-byte header, more than the format's limit of ", kMaxHeaderBytes);
+  std::string text(size_t(n), '\0');
+  file.read_at(8, text.data(), n);
+  ANNEAL_CHECK(n >= 2 && text[0] == '{', ValueError, "load_safetensors: '", path,
+               "': the header must be a JSON object starting with '{'");
+  const Json root = parse_header(text, path);
+  ANNEAL_CHECK(root.is_object(), ValueError, "load_safetensors: '", path, "': the header is not a JSON object");
+  const uint64_t data_start = 8 + n, data_size = size - data_start;
+  std::vector<Entry> entries;
+  for (auto& [name, entry] : root.items()) {
+    if (name == "__metadata__") {
+      ANNEAL_CHECK(entry.is_object(), ValueError, "load_safetensors: '", path, "': \"__metadata__\" must be an object");
+      for (auto& [k, v] : entry.items())
+        ANNEAL_CHECK(v.is_string(), ValueError, "load_safetensors: '", path, "': metadata value of '", k,
+                     "' must be a string, found ", v.dump());
+      continue;
     }
-    const int64_t b = offs->items[0].num, e = offs->items[1].num;
-    const int64_t want = shape_numel(s) * int64_t(element_size(*dtype));
-    ANNEAL_CHECK(b >= 0 && e >= b && e - b == want, ValueError, "load_safetensors: '", path, "': tensor '", name,
-                 "' of shape ", shape_to_string(s), " needs ", want, " bytes but its offsets span ", e - b);
-    ANNEAL_CHECK(e <= data_size, ValueError, "load_safetensors: '", path, "' is truncated: tensor '", name,
-                 "' ends at byte ", e, " of the data but the file holds ", data_size);
-    Tensor t = empty(s, TensorOptions(*dtype));
-    f.seekg(data_start + b);
-    f.read(static_cast<char*>(t.data_ptr()), std::streamsize(want));
-    ANNEAL_CHECK(f.good() || want == 0, ValueError, "load_safetensors: '", path, "': reading tensor '", name, "' failed");
-    out.emplace_back(name, t);
+    entries.push_back(parse_entry(path, name, entry));
+  }
+  std::vector<const Entry*> by_offset;
+  for (auto& e : entries) by_offset.push_back(&e);
+  std::stable_sort(by_offset.begin(), by_offset.end(),
+                   [](const Entry* a, const Entry* b) { return a->begin < b->begin || (a->begin == b->begin && a->end < b->end); });
+  uint64_t covered = 0;
+  for (const Entry* e : by_offset) {
+    ANNEAL_CHECK(e->begin >= covered, ValueError, "load_safetensors: '", path, "': tensor '", e->name,
+                 "' (bytes ", e->begin, " to ", e->end, ") overlaps the tensor before it, which ends at ", covered);
+    ANNEAL_CHECK(e->begin == covered, ValueError, "load_safetensors: '", path, "': bytes ", covered, " to ", e->begin,
+                 " of the data belong to no tensor (the format allows no holes)");
+    covered = e->end;
+  }
+  ANNEAL_CHECK(covered <= data_size, ValueError, "load_safetensors: '", path, "' is truncated: its tensors need ",
+               covered, " bytes of data, the file holds ", data_size);
+  ANNEAL_CHECK(covered == data_size, ValueError, "load_safetensors: '", path, "' has ", data_size - covered,
+               " bytes after the last tensor's data");
+  StateDict out;
+  for (const Entry& e : entries) {
+    const size_t bytes = size_t(e.end - e.begin);
+    Tensor t = empty(e.shape, TensorOptions(e.dtype));
+    if (bytes) file.read_at(data_start + e.begin, t.data_ptr(), bytes);
+    if (e.dtype == DType::Bool) {
+      const auto* b = static_cast<const uint8_t*>(t.data_ptr());
+      for (size_t i = 0; i < bytes; ++i)
+        ANNEAL_CHECK(b[i] <= 1, ValueError, "load_safetensors: '", path, "': bool tensor '", e.name, "' holds byte ",
+                     int(b[i]), " at element ", i, " (expected 0 or 1)");
+    }
+    out.emplace_back(e.name, t);
   }
   return out;
 }

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "core/checked_size.h"
 #include "ops/internal.h"
 
 namespace anneal {
@@ -36,7 +37,11 @@ Tensor arange(Scalar start, Scalar end, Scalar step, TensorOptions opt) {
   ANNEAL_CHECK((st > 0 && e >= s) || (st < 0 && e <= s), ValueError,
                "arange: upper bound and larger bound inconsistent with step sign (start ", s, ", end ", e, ", step ",
                st, ")");
-  int64_t n = int64_t(std::ceil((e - s) / st));
+  const double count = std::ceil((e - s) / st);
+  // checked before the cast: a double beyond int64's range converts to garbage
+  ANNEAL_CHECK(count < 0x1p62, ValueError, "arange: ", count, " elements (start ", s, ", end ", e, ", step ", st,
+               ") is more than a tensor can hold");
+  int64_t n = int64_t(count);
   Tensor t = empty_on({n}, opt.dtype, opt.device);
   backend_of(t).arange(t, s, st);
   return finish(t, opt);
@@ -58,6 +63,7 @@ Tensor linspace(double start, double end, int64_t steps, TensorOptions opt) {
 Tensor eye(int64_t n, std::optional<int64_t> m, TensorOptions opt) {
   int64_t cols = m.value_or(n);
   ANNEAL_CHECK(n >= 0 && cols >= 0, ValueError, "eye: n and m must be non-negative, got ", n, " and ", cols);
+  checked_add(cols, 1, "eye");  // the diagonal's stride
   Tensor t = zeros({n, cols}, opt.with_dtype(opt.dtype));
   Tensor diag = make_view(t, {std::min(n, cols)}, {cols + 1}, 0);
   backend_of(t).fill(diag, 1);
@@ -128,16 +134,10 @@ Tensor tensor(std::initializer_list<double> values, TensorOptions opt) {
 
 Tensor from_blob(void* data, const Shape& shape, DType dtype, const Shape& strides, std::function<void(void*)> deleter,
                  Device device) {
-  ANNEAL_CHECK(data != nullptr || shape_numel(shape) == 0, ValueError, "from_blob: data is null");
+  const int64_t numel = checked_numel(shape, "from_blob");
+  ANNEAL_CHECK(data != nullptr || numel == 0, ValueError, "from_blob: data is null");
   Shape st = strides.empty() ? contiguous_strides(shape) : strides;
-  ANNEAL_CHECK(st.size() == shape.size(), ValueError, "from_blob: ", shape.size(), " sizes but ", st.size(),
-               " strides");
-  int64_t max_off = 0;
-  for (size_t i = 0; i < shape.size(); ++i) {
-    ANNEAL_CHECK(shape[i] >= 0 && st[i] >= 0, ValueError, "from_blob: negative size or stride");
-    if (shape[i] > 0) max_off += (shape[i] - 1) * st[i];
-  }
-  size_t nbytes = shape_numel(shape) == 0 ? 0 : size_t(max_off + 1) * element_size(dtype);
+  const size_t nbytes = checked_nbytes(checked_extent(shape, st, 0, "from_blob"), element_size(dtype), "from_blob");
   auto storage = std::make_shared<StorageImpl>(data, nbytes, device, std::move(deleter));
   return Tensor(std::make_shared<TensorImpl>(std::move(storage), dtype, shape, st, 0));
 }

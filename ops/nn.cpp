@@ -1,5 +1,7 @@
 #include "ops/nn.h"
 
+#include "core/checked_size.h"
+
 #include "core/autograd/engine.h"
 
 #include <cmath>
@@ -418,7 +420,13 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2d
   return out;
 }
 
-static int64_t pool_stride(int64_t kernel, int64_t stride) { return stride <= 0 ? kernel : stride; }
+// -1 (the C++ default; Python's None) means "the kernel size", as in PyTorch; 0 or another
+// negative stride is an error, not a silent default.
+static int64_t pool_stride(const char* op, int64_t kernel, int64_t stride) {
+  if (stride == -1) return kernel;
+  ANNEAL_CHECK(stride > 0, ValueError, op, ": stride must be positive, got ", stride);
+  return stride;
+}
 
 // max_pool2d_backward as an op: linear in the gradient, so its own backward gathers the
 // incoming gradient at the same indices (double backward works).
@@ -443,8 +451,7 @@ std::tuple<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x, int64_t k, i
   ANNEAL_CHECK(padding >= 0 && 2 * padding <= k, ValueError,
                "max_pool2d: pad should be at most half of effective kernel size, but got pad=", padding,
                " and kernel_size=", k);
-  const int64_t s = pool_stride(k, stride);
-  ANNEAL_CHECK(s > 0, ValueError, "max_pool2d: stride must be positive, got ", s);
+  const int64_t s = pool_stride("max_pool2d", k, stride);
   Conv2dGeometry g{k, k, s, s, padding, padding, dilation, dilation};
   const int64_t N = x.size(0), C = x.size(1), OH = g.out_h(x.size(2)), OW = g.out_w(x.size(3));
   ANNEAL_CHECK(OH > 0 && OW > 0, ValueError, "max_pool2d: output size is too small (input ", x.shape_str(), ", kernel ",
@@ -468,7 +475,7 @@ Tensor avg_pool2d(const Tensor& x, int64_t k, int64_t stride, int64_t padding, b
   ANNEAL_CHECK(k > 0, ValueError, "avg_pool2d: kernel size must be positive, got ", k);
   ANNEAL_CHECK(padding >= 0 && 2 * padding <= k, ValueError,
                "avg_pool2d: pad should be at most half of kernel size, but got pad=", padding, " and kernel_size=", k);
-  const int64_t s = pool_stride(k, stride);
+  const int64_t s = pool_stride("avg_pool2d", k, stride);
   Conv2dOptions o = Conv2dOptions::square(s, padding, 1);
   Conv2dGeometry g = geometry(k, k, o);
   const int64_t N = x.size(0), C = x.size(1), OH = g.out_h(x.size(2)), OW = g.out_w(x.size(3));
@@ -487,7 +494,8 @@ Tensor avg_pool2d(const Tensor& x, int64_t k, int64_t stride, int64_t padding, b
 
 // Row i of the pooling matrix averages input cells [floor(i*in/out), ceil((i+1)*in/out)).
 static Tensor adaptive_matrix(int64_t in, int64_t out, DType dt, Device dev) {
-  std::vector<double> m(size_t(out * in), 0.0);
+  std::vector<double> m(size_t(checked_nbytes(checked_mul(out, in, "adaptive_avg_pool2d"), sizeof(double),
+                                              "adaptive_avg_pool2d") / sizeof(double)), 0.0);
   for (int64_t i = 0; i < out; ++i) {
     int64_t s = (i * in) / out, e = ((i + 1) * in + out - 1) / out;
     for (int64_t j = s; j < e; ++j) m[size_t(i * in + j)] = 1.0 / double(e - s);

@@ -1,5 +1,7 @@
 #include "optim/grad_scaler.h"
 
+#include <cmath>
+
 #include "core/autograd/grad_mode.h"
 #include "core/error.h"
 #include "ops/ops.h"
@@ -77,8 +79,18 @@ void GradScaler::load_state_dict(const std::map<std::string, double>& state) {
     ANNEAL_CHECK(it != state.end(), ValueError, "GradScaler.load_state_dict: missing key '", k, "'");
     return it->second;
   };
-  const double s = get("scale");
-  ANNEAL_CHECK(s > 0, ValueError, "GradScaler.load_state_dict: scale must be positive, got ", s);
+  const double s = get("scale"), tracker = get("growth_tracker"), growth = get("growth_factor"),
+               backoff = get("backoff_factor"), interval = get("growth_interval");
+  // everything checked before anything changes
+  ANNEAL_CHECK(std::isfinite(s) && s > 0, ValueError, "GradScaler.load_state_dict: scale must be positive and finite, got ", s);
+  ANNEAL_CHECK(std::isfinite(tracker) && tracker >= 0 && tracker == std::floor(tracker), ValueError,
+               "GradScaler.load_state_dict: growth_tracker must be a non-negative whole number, got ", tracker);
+  ANNEAL_CHECK(std::isfinite(growth) && growth > 1, ValueError,
+               "GradScaler.load_state_dict: growth_factor must be finite and above 1, got ", growth);
+  ANNEAL_CHECK(backoff > 0 && backoff < 1, ValueError, "GradScaler.load_state_dict: backoff_factor must be in (0, 1), got ",
+               backoff);
+  ANNEAL_CHECK(interval >= 1 && interval < 0x1p53 && interval == std::floor(interval), ValueError,
+               "GradScaler.load_state_dict: growth_interval must be a positive whole number, got ", interval);
   scale_ = s;
   growth_tracker_ = int64_t(get("growth_tracker"));
   opt_.growth_factor = get("growth_factor");

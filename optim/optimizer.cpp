@@ -38,8 +38,23 @@ void Optimizer::add_param_group(ParamGroup group) {
   for (auto& [k, v] : defaults_) group.options.emplace(k, v);  // keeps the group's own values
   for (auto& [k, v] : group.options)
     ANNEAL_CHECK(defaults_.count(k), ValueError, "optimizer: unknown option '", k, "' in a parameter group");
-  ANNEAL_CHECK(group.get("lr") >= 0, ValueError, "optimizer: invalid learning rate ", group.get("lr"));
+  check_options(group.options);
   groups_.push_back(std::move(group));
+}
+
+// (runs inside the base constructor too, where name() cannot be called yet)
+void Optimizer::check_options(const Options& o) const {
+  for (auto& [k, v] : o)
+    ANNEAL_CHECK(std::isfinite(v), ValueError, "optimizer: option '", k, "' must be a finite number, got ", v);
+  auto lr = o.find("lr");
+  ANNEAL_CHECK(lr != o.end() && lr->second >= 0, ValueError, "optimizer: invalid learning rate ",
+               lr == o.end() ? std::string("(missing)") : str(lr->second));
+}
+
+static double option(const Options& o, const char* key) {
+  auto it = o.find(key);
+  ANNEAL_CHECK(it != o.end(), ValueError, "optimizer parameter group has no option '", key, "'");
+  return it->second;
 }
 
 void Optimizer::zero_grad(bool set_to_none) {
@@ -63,20 +78,51 @@ OptimizerState Optimizer::state_dict() const {
   return s;
 }
 
-void Optimizer::load_state_dict(const OptimizerState& s) {
-  ANNEAL_CHECK(s.groups.size() == groups_.size(), ValueError, "loaded state dict has ", s.groups.size(),
+void Optimizer::check_state_dict(const OptimizerState& s) const {
+  ANNEAL_CHECK(s.groups.size() == groups_.size(), ValueError, name(), ": loaded state dict has ", s.groups.size(),
                " parameter groups, the optimizer has ", groups_.size());
   TensorList params;
-  for (auto& g : groups_) params.insert(params.end(), g.params.begin(), g.params.end());
-  // check everything before changing anything, so a bad state leaves the optimizer as it was
-  for (auto& [idx, st] : s.state) {
-    ANNEAL_CHECK(idx >= 0 && idx < int64_t(params.size()), ValueError, "loaded optimizer state names parameter ",
-                 idx, " but the optimizer has ", params.size());
-    for (auto& [k, t] : st)
-      ANNEAL_CHECK(t.dim() == 0 || t.sizes() == params[size_t(idx)].sizes(), ValueError, "loaded optimizer state '",
-                   k, "' of parameter ", idx, " has shape ", t.shape_str(), ", the parameter has ",
-                   params[size_t(idx)].shape_str());
+  std::vector<Options> merged;  // each parameter's group options as they will be after loading
+  std::vector<size_t> group_of;
+  for (size_t i = 0; i < groups_.size(); ++i) {
+    Options o = groups_[i].options;
+    for (auto& [k, v] : s.groups[i]) {
+      ANNEAL_CHECK(defaults_.count(k), ValueError, name(), ": loaded parameter group ", i, " has unknown option '", k,
+                   "'");
+      o[k] = v;
+    }
+    check_options(o);
+    merged.push_back(std::move(o));
+    for (auto& p : groups_[i].params) params.push_back(p), group_of.push_back(i);
   }
+  for (auto& [idx, st] : s.state) {
+    ANNEAL_CHECK(idx >= 0 && idx < int64_t(params.size()), ValueError, name(),
+                 ": loaded optimizer state names parameter ", idx, " but the optimizer has ", params.size());
+    const Tensor& p = params[size_t(idx)];
+    for (const std::string& k : required_state(merged[group_of[size_t(idx)]]))
+      ANNEAL_CHECK(st.count(k), ValueError, name(), ": loaded state of parameter ", idx, " lacks '", k,
+                   "' (it has ", st.size(), " entries); the checkpoint is incomplete or from other settings");
+    for (auto& [k, t] : st) {
+      ANNEAL_CHECK(t.defined() && is_floating(t.dtype()), ValueError, name(), ": loaded optimizer state '", k,
+                   "' of parameter ", idx, " must be a floating tensor");
+      if (k == "step") {
+        ANNEAL_CHECK(t.dim() == 0, ValueError, name(), ": loaded step count of parameter ", idx,
+                     " must be a 0-dim tensor, got shape ", t.shape_str());
+        const double v = t.item<double>();
+        ANNEAL_CHECK(std::isfinite(v) && v >= 0 && v == std::floor(v), ValueError, name(),
+                     ": loaded step count of parameter ", idx, " must be a non-negative whole number, got ", v);
+        continue;
+      }
+      ANNEAL_CHECK(t.sizes() == p.sizes(), ValueError, name(), ": loaded optimizer state '", k, "' of parameter ", idx,
+                   " has shape ", t.shape_str(), ", the parameter has ", p.shape_str());
+    }
+  }
+}
+
+void Optimizer::load_state_dict(const OptimizerState& s) {
+  check_state_dict(s);  // everything first, so a bad state leaves the optimizer as it was
+  TensorList params;
+  for (auto& g : groups_) params.insert(params.end(), g.params.begin(), g.params.end());
   for (size_t i = 0; i < groups_.size(); ++i)
     for (auto& [k, v] : s.groups[i]) groups_[i].options[k] = v;
   for (auto& [idx, st] : s.state) {
@@ -102,12 +148,21 @@ SGD::SGD(std::vector<ParamGroup> groups, Options defaults) : Optimizer(std::move
       for (auto& [k, v] : defaults) d[k] = v;
       return d;
     }()) {
-  for (auto& g : groups_) {
-    ANNEAL_CHECK(g.get("momentum") >= 0, ValueError, "SGD: invalid momentum value ", g.get("momentum"));
-    ANNEAL_CHECK(g.get("weight_decay") >= 0, ValueError, "SGD: invalid weight_decay value ", g.get("weight_decay"));
-    ANNEAL_CHECK(!(g.get("nesterov") != 0 && (g.get("momentum") <= 0 || g.get("dampening") != 0)), ValueError,
-                 "SGD: Nesterov momentum requires a momentum and zero dampening");
-  }
+  for (auto& g : groups_) check_options(g.options);
+}
+
+void SGD::check_options(const Options& o) const {
+  Optimizer::check_options(o);
+  ANNEAL_CHECK(option(o, "momentum") >= 0, ValueError, "SGD: invalid momentum value ", option(o, "momentum"));
+  ANNEAL_CHECK(option(o, "weight_decay") >= 0, ValueError, "SGD: invalid weight_decay value ",
+               option(o, "weight_decay"));
+  ANNEAL_CHECK(!(option(o, "nesterov") != 0 && (option(o, "momentum") <= 0 || option(o, "dampening") != 0)),
+               ValueError, "SGD: Nesterov momentum requires a momentum and zero dampening");
+}
+
+std::vector<std::string> SGD::required_state(const Options& o) const {
+  if (option(o, "momentum") != 0) return {"momentum_buffer"};
+  return {};
 }
 
 // State made inside a CUDA graph capture would be made afresh on every replay (a new
@@ -178,13 +233,23 @@ Adam::Adam(std::vector<ParamGroup> groups, Options defaults, bool decoupled)
         return d;
       }()),
       decoupled_(decoupled) {
-  for (auto& g : groups_) {
-    ANNEAL_CHECK(g.get("beta1") >= 0 && g.get("beta1") < 1, ValueError, name(), ": invalid beta parameter at index 0: ",
-                 g.get("beta1"));
-    ANNEAL_CHECK(g.get("beta2") >= 0 && g.get("beta2") < 1, ValueError, name(), ": invalid beta parameter at index 1: ",
-                 g.get("beta2"));
-    ANNEAL_CHECK(g.get("eps") >= 0, ValueError, name(), ": invalid epsilon value ", g.get("eps"));
-  }
+  for (auto& g : groups_) check_options(g.options);
+}
+
+void Adam::check_options(const Options& o) const {
+  Optimizer::check_options(o);
+  const double b1 = option(o, "beta1"), b2 = option(o, "beta2");
+  ANNEAL_CHECK(b1 >= 0 && b1 < 1, ValueError, name(), ": invalid beta parameter at index 0: ", b1);
+  ANNEAL_CHECK(b2 >= 0 && b2 < 1, ValueError, name(), ": invalid beta parameter at index 1: ", b2);
+  ANNEAL_CHECK(option(o, "eps") >= 0, ValueError, name(), ": invalid epsilon value ", option(o, "eps"));
+  ANNEAL_CHECK(option(o, "weight_decay") >= 0, ValueError, name(), ": invalid weight_decay value ",
+               option(o, "weight_decay"));
+}
+
+std::vector<std::string> Adam::required_state(const Options& o) const {
+  std::vector<std::string> keys{"step", "exp_avg", "exp_avg_sq"};
+  if (option(o, "amsgrad") != 0) keys.push_back("max_exp_avg_sq");
+  return keys;
 }
 
 namespace {
@@ -290,7 +355,22 @@ AdamW::AdamW(TensorList params, double lr, double b1, double b2, double eps, dou
 RMSprop::RMSprop(TensorList params, double lr, double alpha, double eps, double wd, double momentum, bool centered)
     : Optimizer(std::vector<ParamGroup>{{std::move(params), {}}},
                 {{"lr", lr}, {"alpha", alpha}, {"eps", eps}, {"weight_decay", wd}, {"momentum", momentum},
-                 {"centered", centered}}) {}
+                 {"centered", centered}}) {
+  for (auto& g : groups_) check_options(g.options);
+}
+
+void RMSprop::check_options(const Options& o) const {
+  Optimizer::check_options(o);
+  for (const char* k : {"alpha", "eps", "weight_decay", "momentum"})
+    ANNEAL_CHECK(option(o, k) >= 0, ValueError, "RMSprop: invalid ", k, " value ", option(o, k));
+}
+
+std::vector<std::string> RMSprop::required_state(const Options& o) const {
+  std::vector<std::string> keys{"square_avg"};
+  if (option(o, "momentum") > 0) keys.push_back("momentum_buffer");
+  if (option(o, "centered") != 0) keys.push_back("grad_avg");
+  return keys;
+}
 
 void RMSprop::step() {
   NoGradGuard ng;
@@ -333,7 +413,17 @@ void RMSprop::step() {
 Adagrad::Adagrad(TensorList params, double lr, double lr_decay, double wd, double init_acc, double eps)
     : Optimizer(std::vector<ParamGroup>{{std::move(params), {}}},
                 {{"lr", lr}, {"lr_decay", lr_decay}, {"weight_decay", wd}, {"initial_accumulator_value", init_acc},
-                 {"eps", eps}}) {}
+                 {"eps", eps}}) {
+  for (auto& g : groups_) check_options(g.options);
+}
+
+void Adagrad::check_options(const Options& o) const {
+  Optimizer::check_options(o);
+  for (const char* k : {"lr_decay", "weight_decay", "initial_accumulator_value", "eps"})
+    ANNEAL_CHECK(option(o, k) >= 0, ValueError, "Adagrad: invalid ", k, " value ", option(o, k));
+}
+
+std::vector<std::string> Adagrad::required_state(const Options&) const { return {"step", "sum"}; }
 
 void Adagrad::step() {
   NoGradGuard ng;

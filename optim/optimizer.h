@@ -36,11 +36,21 @@ class Optimizer {
   const std::vector<ParamGroup>& param_groups() const { return groups_; }
   void add_param_group(ParamGroup group);
   OptimizerState state_dict() const;
+  // Checks `s` first (check_state_dict) and changes nothing when it is wrong.
   void load_state_dict(const OptimizerState& s);
+  // Whether `s` fits this optimizer, changing nothing: as many groups, known options with
+  // values in range, and every parameter's state complete (all that step() reads) with the
+  // parameter's shape. ValueError naming what is wrong.
+  void check_state_dict(const OptimizerState& s) const;
   // The state of one parameter ("momentum_buffer", "exp_avg", ...).
   std::map<std::string, Tensor>& state_of(const Tensor& p) { return state_[p.impl()]; }
 
  protected:
+  // A group's options in range (ValueError otherwise); every optimizer adds its own rules.
+  // Called for each group at construction, add_param_group and load_state_dict.
+  virtual void check_options(const Options& o) const;
+  // The state a parameter must hold once it has any (the keys step() reads).
+  virtual std::vector<std::string> required_state(const Options& /*group*/) const { return {}; }
   std::vector<ParamGroup> groups_;
   Options defaults_;
   std::unordered_map<const void*, std::map<std::string, Tensor>> state_;
@@ -54,6 +64,10 @@ class SGD : public Optimizer {
   SGD(std::vector<ParamGroup> groups, Options defaults);
   void step() override;
   std::string name() const override { return "SGD"; }
+
+ protected:
+  void check_options(const Options& o) const override;
+  std::vector<std::string> required_state(const Options& o) const override;
 };
 
 // Adam, and AdamW when decoupled_weight_decay (the weight decay multiplies the weights
@@ -69,6 +83,8 @@ class Adam : public Optimizer {
   std::string name() const override { return decoupled_ ? "AdamW" : "Adam"; }
 
  protected:
+  void check_options(const Options& o) const override;
+  std::vector<std::string> required_state(const Options& o) const override;
   bool decoupled_ = false;
 
  private:
@@ -88,6 +104,10 @@ class RMSprop : public Optimizer {
           double momentum = 0, bool centered = false);
   void step() override;
   std::string name() const override { return "RMSprop"; }
+
+ protected:
+  void check_options(const Options& o) const override;
+  std::vector<std::string> required_state(const Options& o) const override;
 };
 
 class Adagrad : public Optimizer {
@@ -96,6 +116,10 @@ class Adagrad : public Optimizer {
           double initial_accumulator_value = 0, double eps = 1e-10);
   void step() override;
   std::string name() const override { return "Adagrad"; }
+
+ protected:
+  void check_options(const Options& o) const override;
+  std::vector<std::string> required_state(const Options& o) const override;
 };
 
 }  // namespace anneal::optim

@@ -31,15 +31,30 @@ std::map<std::string, double> LRScheduler::state_dict() const {
   for (size_t i = 0; i < base_lrs_.size(); ++i) s["base_lr." + std::to_string(i)] = base_lrs_[i];
   return s;
 }
-void LRScheduler::load_state_dict(const std::map<std::string, double>& s) {
+// A whole number in [0, 2^53) (a step count that survives the double it is stored in).
+static bool is_count(double v) { return std::isfinite(v) && v >= 0 && v < 0x1p53 && v == std::floor(v); }
+
+void LRScheduler::check_state_dict(const std::map<std::string, double>& s) const {
   auto it = s.find("last_step");
   ANNEAL_CHECK(it != s.end(), ValueError, "scheduler state: 'last_step' is missing");
-  std::vector<double> base;
-  for (size_t i = 0; s.count("base_lr." + std::to_string(i)); ++i) base.push_back(s.at("base_lr." + std::to_string(i)));
-  ANNEAL_CHECK(base.size() == base_lrs_.size(), ValueError, "scheduler state has ", base.size(),
-               " base learning rates, the optimizer has ", base_lrs_.size(), " parameter groups");
-  base_lrs_ = base;
-  set_last_step(int64_t(it->second));
+  ANNEAL_CHECK(is_count(it->second), ValueError, "scheduler state: 'last_step' must be a non-negative whole number, got ",
+               it->second);
+  for (size_t i = 0; i < base_lrs_.size(); ++i) {
+    auto b = s.find("base_lr." + std::to_string(i));
+    ANNEAL_CHECK(b != s.end(), ValueError, "scheduler state: 'base_lr.", i, "' is missing (the optimizer has ",
+                 base_lrs_.size(), " parameter groups)");
+    ANNEAL_CHECK(std::isfinite(b->second) && b->second >= 0, ValueError, "scheduler state: 'base_lr.", i,
+                 "' must be a finite non-negative rate, got ", b->second);
+  }
+  ANNEAL_CHECK(!s.count("base_lr." + std::to_string(base_lrs_.size())), ValueError,
+               "scheduler state has more base learning rates than the optimizer's ", base_lrs_.size(),
+               " parameter groups");
+}
+
+void LRScheduler::load_state_dict(const std::map<std::string, double>& s) {
+  check_state_dict(s);
+  for (size_t i = 0; i < base_lrs_.size(); ++i) base_lrs_[i] = s.at("base_lr." + std::to_string(i));
+  set_last_step(int64_t(s.at("last_step")));
 }
 std::vector<double> LRScheduler::last_lr() const {
   std::vector<double> out;
@@ -138,9 +153,17 @@ ReduceLROnPlateau::ReduceLROnPlateau(Optimizer& opt, Mode mode, double factor, i
 std::map<std::string, double> ReduceLROnPlateau::state_dict() const {
   return {{"best", best_}, {"bad_steps", double(bad_)}, {"cooldown_left", double(cooldown_left_)}};
 }
-void ReduceLROnPlateau::load_state_dict(const std::map<std::string, double>& s) {
+void ReduceLROnPlateau::check_state_dict(const std::map<std::string, double>& s) const {
   for (const char* k : {"best", "bad_steps", "cooldown_left"})
     ANNEAL_CHECK(s.count(k), ValueError, "ReduceLROnPlateau state: '", k, "' is missing");
+  ANNEAL_CHECK(!std::isnan(s.at("best")), ValueError, "ReduceLROnPlateau state: 'best' is NaN");
+  for (const char* k : {"bad_steps", "cooldown_left"})
+    ANNEAL_CHECK(is_count(s.at(k)), ValueError, "ReduceLROnPlateau state: '", k,
+                 "' must be a non-negative whole number, got ", s.at(k));
+}
+
+void ReduceLROnPlateau::load_state_dict(const std::map<std::string, double>& s) {
+  check_state_dict(s);
   best_ = s.at("best");
   bad_ = int64_t(s.at("bad_steps"));
   cooldown_left_ = int64_t(s.at("cooldown_left"));

@@ -20,7 +20,10 @@ class LRScheduler {
   std::vector<double> last_lr() const;
   // For checkpoints: the step and the base rates ("last_step", "base_lr.0", ...).
   std::map<std::string, double> state_dict() const;
+  // Checks first (check_state_dict) and changes nothing when the state is wrong.
   void load_state_dict(const std::map<std::string, double>& state);
+  // ValueError unless `state` is complete and in range for this scheduler's optimizer.
+  void check_state_dict(const std::map<std::string, double>& state) const;
 
  protected:
   virtual double lr_at(int64_t step, double base_lr) const = 0;
@@ -123,6 +126,7 @@ class ReduceLROnPlateau {
   void step(double metric);
   std::map<std::string, double> state_dict() const;  // "best", "bad_steps", "cooldown_left"
   void load_state_dict(const std::map<std::string, double>& state);
+  void check_state_dict(const std::map<std::string, double>& state) const;
 
  private:
   Optimizer& opt_;

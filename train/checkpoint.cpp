@@ -3,12 +3,15 @@
 #include <zlib.h>
 
 #include <cstring>
+#include <set>
 #include <fstream>
 #include <iterator>
 
 #include "core/atomic_file.h"
 #include "core/autograd/grad_mode.h"
 #include "core/error.h"
+#include "core/read_file.h"
+#include "core/checked_size.h"
 #include "core/generator.h"
 #include "core/tensor_impl.h"
 #include "ops/ops.h"
@@ -64,16 +67,27 @@ Tensor from_proto(const proto::TensorData& p, const std::string& path) {
     throw ValueError(str("load_checkpoint: '", path, "': tensor '", p.name(), "' has unknown dtype '", p.dtype(), "'"));
   }
   Shape shape;
-  int64_t n = 1;
   for (int64_t s : p.shape()) {
-    ANNEAL_CHECK(s >= 0 && (s == 0 || n <= (int64_t(1) << 50) / s), ValueError, "load_checkpoint: '", path,
-                 "': tensor '", p.name(), "' has an invalid shape");
+    ANNEAL_CHECK(s >= 0, ValueError, "load_checkpoint: '", path, "': tensor '", p.name(), "' has negative size ", s);
     shape.push_back(s);
-    n *= s;
   }
-  ANNEAL_CHECK(p.data().size() == size_t(n) * element_size(dtype), ValueError, "load_checkpoint: '", path,
-               "': tensor '", p.name(), "' of shape ", shape_to_string(shape), " and dtype ", p.dtype(), " needs ",
-               size_t(n) * element_size(dtype), " bytes, the file has ", p.data().size());
+  int64_t n = 0;
+  size_t want = 0;
+  try {
+    n = checked_numel(shape, "load_checkpoint");
+    want = checked_nbytes(n, element_size(dtype), "load_checkpoint");
+  } catch (const Error&) {
+    throw ValueError(str("load_checkpoint: '", path, "': tensor '", p.name(), "' declares shape ",
+                         shape_to_string(shape), ", larger than any tensor can be"));
+  }
+  // the data is already in memory: its size, not the declared shape, bounds what is allocated
+  ANNEAL_CHECK(p.data().size() == want, ValueError, "load_checkpoint: '", path, "': tensor '", p.name(),
+               "' of shape ", shape_to_string(shape), " and dtype ", p.dtype(), " needs ", want,
+               " bytes, the file has ", p.data().size());
+  if (dtype == DType::Bool)
+    for (size_t i = 0; i < want; ++i)
+      ANNEAL_CHECK(uint8_t(p.data()[i]) <= 1, ValueError, "load_checkpoint: '", path, "': bool tensor '", p.name(),
+                   "' holds byte ", int(uint8_t(p.data()[i])), " at element ", i, " (expected 0 or 1)");
   Tensor t = empty(shape, dtype);
   if (n) std::memcpy(t.data_ptr(), p.data().data(), p.data().size());
   return t;
@@ -127,9 +141,7 @@ void save_checkpoint(const std::string& path, const Checkpoint& c) {
 }
 
 Checkpoint load_checkpoint(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  ANNEAL_CHECK(f.good(), ValueError, "load_checkpoint: cannot open '", path, "'");
-  std::string blob((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  std::string blob = read_whole_file(path, "load_checkpoint");
   ANNEAL_CHECK(blob.size() >= kHeaderBytes && std::memcmp(blob.data(), kMagic, 8) == 0, ValueError,
                "load_checkpoint: '", path, "' is not an anneal checkpoint (", blob.size(),
                " bytes, expected the magic 'ANNEALCK' at the start)");
@@ -149,12 +161,23 @@ Checkpoint load_checkpoint(const std::string& path) {
                "' has a valid checksum but its payload does not parse as a checkpoint");
 
   Checkpoint c;
-  for (auto& t : p.model()) c.model.emplace_back(t.name(), from_proto(t, path));
+  std::set<std::string> names;
+  for (auto& t : p.model()) {
+    ANNEAL_CHECK(names.insert(t.name()).second, ValueError, "load_checkpoint: '", path, "': model tensor '", t.name(),
+                 "' appears twice");
+    c.model.emplace_back(t.name(), from_proto(t, path));
+  }
   c.optimizer_type = p.optimizer().type();
   for (auto& g : p.optimizer().groups()) c.optimizer.groups.emplace_back(g.options().begin(), g.options().end());
   for (auto& ps : p.optimizer().state()) {
+    ANNEAL_CHECK(ps.index() >= 0 && !c.optimizer.state.count(ps.index()), ValueError, "load_checkpoint: '", path,
+                 "': optimizer state of parameter ", ps.index(), ps.index() < 0 ? " has a negative index" : " appears twice");
     auto& dst = c.optimizer.state[ps.index()];
-    for (auto& t : ps.tensors()) dst[t.name()] = from_proto(t, path);
+    for (auto& t : ps.tensors()) {
+      ANNEAL_CHECK(!dst.count(t.name()), ValueError, "load_checkpoint: '", path, "': optimizer state '", t.name(),
+                   "' of parameter ", ps.index(), " appears twice");
+      dst[t.name()] = from_proto(t, path);
+    }
   }
   c.scheduler.insert(p.scheduler().begin(), p.scheduler().end());
   c.grad_scaler.insert(p.grad_scaler().begin(), p.grad_scaler().end());
@@ -198,6 +221,9 @@ void restore(const Checkpoint& c, nn::Module& model, optim::Optimizer* optimizer
                  c.optimizer_type.empty() ? std::string("no optimizer state") : c.optimizer_type + " state",
                  ", the optimizer is ", optimizer->name());
   }
+  // the optimizer state is checked whole before the model changes: a checkpoint that
+  // cannot be resumed leaves model and optimizer as they were
+  if (optimizer) optimizer->check_state_dict(c.optimizer);
   model.load_state_dict(c.model);
   if (optimizer) optimizer->load_state_dict(c.optimizer);
   default_generator().set_state(c.rng_seed, c.rng_offset);

@@ -46,6 +46,9 @@ void Trainer::save(const std::string& path) const {
 
 void Trainer::load(const std::string& path) {
   Checkpoint c = load_checkpoint(path);
+  ANNEAL_CHECK(c.step >= 0 && c.epoch >= 0 && c.batch_in_epoch >= 0, ValueError, "Trainer: checkpoint '", path,
+               "' has a negative position (step ", c.step, ", epoch ", c.epoch, ", batch ", c.batch_in_epoch, ")");
+  if (sched_ && !c.scheduler.empty()) sched_->check_state_dict(c.scheduler);  // before anything changes
   restore(c, model_, &opt_);
   if (sched_ && !c.scheduler.empty()) sched_->load_state_dict(c.scheduler);
   step_ = c.step, epoch_ = c.epoch, batch_in_epoch_ = c.batch_in_epoch;

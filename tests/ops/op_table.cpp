@@ -130,10 +130,10 @@ const std::map<std::string, OpFn>& op_table() {
          return conv2d(x[0], x[1], Tensor(),
                        Conv2dOptions::square(kw.i("stride", 1), kw.i("padding", 0), kw.i("dilation", 1), kw.i("groups", 1)));
        }},
-      OP("max_pool2d", max_pool2d(x[0], kw.i("k"), kw.i("stride", 0), kw.i("padding", 0), kw.i("dilation", 1))),
+      OP("max_pool2d", max_pool2d(x[0], kw.i("k"), kw.i("stride", -1), kw.i("padding", 0), kw.i("dilation", 1))),
       OP("max_pool2d_indices",
-         std::get<1>(max_pool2d_with_indices(x[0], kw.i("k"), kw.i("stride", 0), kw.i("padding", 0), kw.i("dilation", 1)))),
-      OP("avg_pool2d", avg_pool2d(x[0], kw.i("k"), kw.i("stride", 0), kw.i("padding", 0), kw.i("include_pad", 1))),
+         std::get<1>(max_pool2d_with_indices(x[0], kw.i("k"), kw.i("stride", -1), kw.i("padding", 0), kw.i("dilation", 1)))),
+      OP("avg_pool2d", avg_pool2d(x[0], kw.i("k"), kw.i("stride", -1), kw.i("padding", 0), kw.i("include_pad", 1))),
       OP("adaptive_avg_pool2d", adaptive_avg_pool2d(x[0], kw.i("oh"), kw.i("ow"))),
       OP("batch_norm_train", batch_norm(x[0], x[3].clone(), x[4].clone(), x[1], x[2], true)),
       {"batch_norm_running_var",
