@@ -25,7 +25,10 @@ class Scalar {
   bool is_floating() const { return kind_ == Kind::Float; }
   bool is_integral() const { return kind_ != Kind::Float; }
   double to_double() const { return kind_ == Kind::Float ? d_ : double(i_); }
-  int64_t to_int() const { return kind_ == Kind::Float ? int64_t(d_) : i_; }
+  // Truncates a float toward zero; NaN, infinities and values beyond int64 are a
+  // ValueError (a plain cast would be undefined and give INT64_MIN).
+  int64_t to_int() const { return kind_ == Kind::Float ? float_to_int(d_) : i_; }
+  static int64_t float_to_int(double d);
   bool to_bool() const { return kind_ == Kind::Float ? d_ != 0.0 : i_ != 0; }
   // The dtype a tensor made from this scalar alone would have.
   DType natural_dtype() const {

@@ -12,7 +12,8 @@ Shape contiguous_strides(const Shape& sizes) {
   int64_t s = 1;
   for (size_t i = sizes.size(); i-- > 0;) {
     st[i] = s;
-    s *= std::max<int64_t>(sizes[i], 1);
+    // (a shape with a zero can have more "elements" in its other dims than int64 holds)
+    if (i > 0) s = checked_mul(s, std::max<int64_t>(sizes[i], 1), "contiguous strides");
   }
   return st;
 }

@@ -1,5 +1,7 @@
 #include "data/dataloader.h"
 
+#include <cxxabi.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <mutex>
@@ -16,8 +18,13 @@ Batch Dataset::get_batch(const std::vector<int64_t>& indices) const {
   TensorList xs, ys;
   for (int64_t i : indices) {
     Batch b = get(i);
+    ANNEAL_CHECK(b.data.defined(), ValueError, "Dataset: example ", i, " has no data");
     xs.push_back(b.data);
     if (b.target.defined()) ys.push_back(b.target);
+    // a batch never comes back with fewer targets than examples
+    ANNEAL_CHECK(ys.empty() || ys.size() == xs.size(), ValueError, "Dataset: example ", i,
+                 b.target.defined() ? " has a target but earlier examples of the batch do not"
+                                    : " has no target but earlier examples of the batch do");
   }
   return {stack(xs), ys.empty() ? Tensor() : stack(ys)};
 }
@@ -71,7 +78,30 @@ DataLoader::DataLoader(std::shared_ptr<IterableDataset> stream, DataLoaderOption
                "DataLoader: shuffle and sampler do not apply to a stream (IterableDataset); shuffle inside it");
 }
 
-DataLoader::~DataLoader() { stop_workers(); }
+DataLoader::~DataLoader() {
+  if (!abandoned_) stop_workers();
+}
+
+void DataLoader::set_wait_hook(std::function<bool()> interrupted, std::chrono::milliseconds period) {
+  std::lock_guard<std::mutex> api(api_mu_);
+  wait_hook_ = std::move(interrupted);
+  wait_period_ = period;
+}
+
+bool DataLoader::shutdown(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> l(mu_);
+  stopping_ = true;
+  cv_.notify_all();
+  if (!cv_.wait_for(l, timeout, [&] { return live_workers_ == 0; })) {
+    for (auto& t : workers_) t.detach();
+    workers_.clear();
+    abandoned_ = true;
+    return false;
+  }
+  l.unlock();
+  stop_workers();
+  return true;
+}
 
 int64_t DataLoader::num_batches() const {
   if (stream_) return -1;
@@ -97,11 +127,25 @@ void DataLoader::stop_workers() {
 }
 
 void DataLoader::start_epoch(int64_t epoch) {
+  std::lock_guard<std::mutex> api(api_mu_);
+  start_epoch_locked(epoch, 0);
+}
+
+// A worker's body; a thread that the runtime unwinds (pthread_cancel, or Python ending
+// while the thread waits for the GIL) must not have that unwinding swallowed, or the
+// process aborts with "FATAL: exception not rethrown".
+#define ANNEAL_RETHROW_FORCED_UNWIND \
+  catch (abi::__forced_unwind&) {    \
+    throw;                           \
+  }
+
+void DataLoader::start_epoch_locked(int64_t epoch, int64_t first_batch) {
+  ANNEAL_CHECK(!abandoned_, ValueError, "DataLoader: the loader was shut down");
   stop_workers();
   started_ = true;
   epoch_ = epoch;
-  next_batch_ = 0;
-  next_to_build_ = 0;
+  next_batch_ = first_batch;
+  next_to_build_ = first_batch;
   if (stream_) {
     stream_->start(epoch);
     start_stream_worker();
@@ -119,9 +163,24 @@ void DataLoader::start_epoch(int64_t epoch) {
     int64_t s = b * opt_.batch_size, e = std::min(int64_t(order.size()), s + opt_.batch_size);
     plan_.emplace_back(order.begin() + s, order.begin() + e);
   }
+  ANNEAL_CHECK(first_batch >= 0 && first_batch <= int64_t(plan_.size()), ValueError, "DataLoader.skip: ", first_batch,
+               " batches is outside this epoch's ", plan_.size());
+  if (first_batch >= int64_t(plan_.size())) return;  // nothing left to build
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    live_workers_ = opt_.num_workers;
+  }
   for (int w = 0; w < opt_.num_workers; ++w) {
     workers_.emplace_back([this] {
       NoGradGuard ng;
+      struct Exit {  // counted on every way out, for shutdown()'s timed wait
+        DataLoader* d;
+        ~Exit() {
+          std::lock_guard<std::mutex> l(d->mu_);
+          --d->live_workers_;
+          d->cv_.notify_all();
+        }
+      } exit{this};
       while (true) {
         int64_t b;
         {
@@ -138,7 +197,9 @@ void DataLoader::start_epoch(int64_t epoch) {
           Batch batch = make_batch(b);
           std::lock_guard<std::mutex> l(mu_);
           ready_[b] = std::move(batch);
-        } catch (...) {
+        }
+        ANNEAL_RETHROW_FORCED_UNWIND
+        catch (...) {
           std::lock_guard<std::mutex> l(mu_);
           if (!error_) {
             error_ = std::current_exception();
@@ -192,8 +253,20 @@ bool DataLoader::pull_stream_batch(Batch& out) {
 // One producer keeps the stream's order; it runs up to `prefetch` batches ahead.
 void DataLoader::start_stream_worker() {
   if (opt_.num_workers == 0) return;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    live_workers_ = 1;
+  }
   workers_.emplace_back([this] {
     NoGradGuard ng;
+    struct Exit {
+      DataLoader* d;
+      ~Exit() {
+        std::lock_guard<std::mutex> l(d->mu_);
+        --d->live_workers_;
+        d->cv_.notify_all();
+      }
+    } exit{this};
     while (true) {
       int64_t b;
       {
@@ -214,7 +287,9 @@ void DataLoader::start_stream_worker() {
         } else {
           ready_[b] = std::move(batch);
         }
-      } catch (...) {
+      }
+      ANNEAL_RETHROW_FORCED_UNWIND
+      catch (...) {
         std::lock_guard<std::mutex> l(mu_);
         error_ = std::current_exception();
         error_batch_ = b;
@@ -227,9 +302,7 @@ void DataLoader::start_stream_worker() {
 }
 
 bool DataLoader::next_from_stream(Batch& out) {
-  if (!started_) {
-    start_epoch(epoch_);
-  }
+  if (!started_) start_epoch_locked(epoch_, 0);
   if (opt_.num_workers == 0) {
     if (stream_done_ || !pull_stream_batch(out)) {
       stream_done_ = true;
@@ -243,10 +316,20 @@ bool DataLoader::next_from_stream(Batch& out) {
 
 bool DataLoader::take_ready(Batch& out) {
   std::unique_lock<std::mutex> l(mu_);
-  cv_.wait(l, [&] {
+  auto arrived = [&] {
     return ready_.count(next_batch_) || (error_ && error_batch_ <= next_batch_) ||
            (stream_done_ && next_batch_ >= stream_batches_);
-  });
+  };
+  if (!wait_hook_) {
+    cv_.wait(l, arrived);
+  } else {
+    while (!cv_.wait_for(l, wait_period_, arrived)) {
+      l.unlock();  // the hook may take other locks (Python's GIL)
+      const bool stop = wait_hook_();
+      l.lock();
+      if (stop && !arrived()) throw Interrupted("DataLoader: interrupted while waiting for a batch");
+    }
+  }
   auto it = ready_.find(next_batch_);
   if (it == ready_.end()) {
     if (!error_) return false;  // the stream ended
@@ -264,26 +347,42 @@ bool DataLoader::take_ready(Batch& out) {
 }
 
 void DataLoader::skip(int64_t batches) {
-  if (stream_) {
-    start_epoch(epoch_);
-    Batch ignored;
-    for (int64_t i = 0; i < batches; ++i)
-      ANNEAL_CHECK(next_from_stream(ignored), ValueError, "DataLoader.skip: the stream ended after ", i, " of ",
-                   batches, " batches");
+  std::lock_guard<std::mutex> api(api_mu_);
+  ANNEAL_CHECK(batches >= 0, ValueError, "DataLoader.skip: batches must be non-negative, got ", batches);
+  if (!stream_) {
+    start_epoch_locked(epoch_, batches);  // workers start at the first batch kept
     return;
   }
-  ANNEAL_CHECK(batches >= 0 && batches <= int64_t(plan_.size()), ValueError, "DataLoader.skip: ", batches,
-               " batches is outside this epoch's ", plan_.size());
-  int64_t epoch = epoch_;
-  start_epoch(epoch);
-  next_batch_ = batches;
-  std::lock_guard<std::mutex> l(mu_);
-  next_to_build_ = batches;
+  // A stream can only be read through: its skipped examples are read, but not collated,
+  // transformed or pinned. (Streams are read on the calling thread here.)
+  const int workers = opt_.num_workers;
+  opt_.num_workers = 0;
+  try {
+    start_epoch_locked(epoch_, 0);
+  } catch (...) {
+    opt_.num_workers = workers;
+    throw;
+  }
+  opt_.num_workers = workers;
+  Batch example;
+  for (int64_t i = 0; i < batches; ++i) {
+    int64_t got = 0;
+    while (got < opt_.batch_size && stream_->next(example)) ++got;
+    ANNEAL_CHECK(got > 0 && !(opt_.drop_last && got < opt_.batch_size), ValueError, "DataLoader.skip: the stream ended after ",
+                 i, " of ", batches, " batches");
+  }
+  next_batch_ = next_to_build_ = batches;
+  start_stream_worker();
 }
 
 bool DataLoader::next(Batch& out) {
+  std::lock_guard<std::mutex> api(api_mu_);
+  return next_locked(out);
+}
+
+bool DataLoader::next_locked(Batch& out) {
   if (stream_) return next_from_stream(out);
-  if (!started_) start_epoch(epoch_);
+  if (!started_) start_epoch_locked(epoch_, 0);
   if (next_batch_ >= int64_t(plan_.size())) return false;
   if (opt_.num_workers == 0) {
     out = make_batch(next_batch_++);

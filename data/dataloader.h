@@ -2,6 +2,7 @@
 // Datasets and the DataLoader. Batches and their order depend only on the seed (and the
 // epoch), never on the number of worker threads; an exception in a worker reaches the
 // caller with its message, and the loader stops its threads cleanly.
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
@@ -65,7 +66,8 @@ struct DataLoaderOptions {
   int num_workers = 0;      // 0: batches are built on the calling thread (a stream uses at most 1)
   int prefetch = 2;         // batches in flight per worker
   // Builds a batch from its examples (get(i) each), on the worker; unset: the dataset's
-  // get_batch (stacking, or a direct gather for in-memory data).
+  // get_batch (stacking, or a direct gather for in-memory data; the examples must all
+  // have a target or all have none).
   std::function<Batch(std::vector<Batch>)> collate;
   // Applied to each batch on the worker (augmentation, normalisation).
   std::function<Batch(Batch, uint64_t batch_seed)> transform;
@@ -75,6 +77,14 @@ struct DataLoaderOptions {
   bool pin_memory = false;
 };
 
+// Thrown by DataLoader::next when its wait hook reports an interruption (Ctrl-C in Python).
+class Interrupted : public Error {
+ public:
+  using Error::Error;
+};
+
+// One loader may be used from several threads: next(), start_epoch() and skip() are
+// serialised, so each batch goes to exactly one caller, in order.
 class DataLoader {
  public:
   DataLoader(std::shared_ptr<Dataset> dataset, DataLoaderOptions options);
@@ -90,9 +100,21 @@ class DataLoader {
   void start_epoch(int64_t epoch);
   bool next(Batch& out);
   // Resumes the current epoch after `batches` batches (a checkpoint's loader position).
+  // The skipped batches are not built (a stream's skipped examples are read, not batched).
   void skip(int64_t batches);
 
+  // Called about every `period` while next() waits for a worker; returning true makes
+  // next() throw Interrupted (the batch it waited for stays in flight). The Python
+  // package checks for signals here, so Ctrl-C reaches a script within ~100 ms.
+  void set_wait_hook(std::function<bool()> interrupted, std::chrono::milliseconds period);
+  // Stops the workers, waiting at most `timeout` for them (one may be inside a slow
+  // __getitem__). False when some did not stop in time: they are detached and the loader
+  // must then be kept alive (leaked) until the process ends. For interpreter exit.
+  bool shutdown(std::chrono::milliseconds timeout);
+
  private:
+  void start_epoch_locked(int64_t epoch, int64_t first_batch);
+  bool next_locked(Batch& out);
   Batch make_batch(int64_t b) const;
   Batch transformed(Batch batch, int64_t b) const;
   bool next_from_stream(Batch& out);
@@ -118,6 +140,12 @@ class DataLoader {
   bool stopping_ = false;
   std::exception_ptr error_;
   int64_t error_batch_ = -1;
+  int live_workers_ = 0;  // workers that have not returned yet (for a timed shutdown)
+  bool abandoned_ = false;  // shutdown() detached workers that did not stop
+
+  std::mutex api_mu_;  // serialises next / start_epoch / skip across calling threads
+  std::function<bool()> wait_hook_;
+  std::chrono::milliseconds wait_period_{100};
 };
 
 }  // namespace anneal::data

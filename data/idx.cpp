@@ -75,10 +75,10 @@ Tensor read_idx(const std::string& path) {
   const size_t want = checked_nbytes(count, elem, "read_idx");
   // The declared size is only a claim: read in chunks and let the buffer grow with the
   // bytes that really arrive, so an 8-byte file declaring 2 GiB costs 8 bytes, not 2 GiB.
+  // Chunks start at 64 KiB and double, so the buffer never exceeds twice what arrived.
   std::vector<unsigned char> raw;
-  constexpr size_t kChunk = size_t(64) << 20;
   while (raw.size() < want) {
-    const size_t at = raw.size(), take = std::min(kChunk, want - at);
+    const size_t at = raw.size(), take = std::min(std::max<size_t>(size_t(64) << 10, at), want - at);
     raw.resize(at + take);
     n = read_all(file.f, raw.data() + at, take);
     raw.resize(at + n);
@@ -92,7 +92,7 @@ Tensor read_idx(const std::string& path) {
   Tensor out = empty(shape, TensorOptions(dtype));
   const unsigned char* p = raw.data();
   switch (type) {
-    case 0x08: std::memcpy(out.data_ptr(), p, raw.size()); break;
+    case 0x08: if (!raw.empty()) std::memcpy(out.data_ptr(), p, raw.size()); break;
     case 0x09: {
       int32_t* o = out.data_ptr<int32_t>();
       for (int64_t i = 0; i < count; ++i) o[i] = int8_t(p[i]);

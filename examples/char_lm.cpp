@@ -134,9 +134,9 @@ int main(int argc, char** argv) {
                 vocab.decode(model.generate(prompt, args.sample, 0.8, 0, &gen)).c_str());
     std::printf("validation loss: %.4f nats/char after %lld steps\n", result.last_eval.at("val_loss"),
                 (long long)result.steps);
-  } catch (const Error& e) {
+  } catch (const std::exception& e) {  // anneal errors, and anything foreign, end the run with a message
     std::fprintf(stderr, "char_lm: %s\n", e.what());
-    if (std::string(e.what()).find("cannot open") != std::string::npos)
+    if (std::string(e.what()).find("kjv.txt") != std::string::npos)
       std::fprintf(stderr, "char_lm: run scripts/data.sh to write datasets/kjv.txt\n");
     return 1;
   }

@@ -146,7 +146,7 @@ int main(int argc, char** argv) {
     trainer.set_evaluator([&](nn::Module& m) { return evaluate(m, test, device); });
     train::TrainResult result = trainer.fit();
     std::printf("test accuracy: %.2f%%\n", result.last_eval.at("test_accuracy"));
-  } catch (const Error& e) {
+  } catch (const std::exception& e) {  // anneal errors, and anything foreign, end the run with a message
     std::fprintf(stderr, "fashion_mnist: %s\n", e.what());
     return 1;
   }

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages anneal needs to build, test and run (idempotent: apt is
-# only asked when something is missing).
+# only asked when something is missing). Arguments name further packages to install.
 set -euo pipefail
 packages=(cmake g++ ninja-build ccache libeigen3-dev zlib1g-dev nlohmann-json3-dev libgtest-dev libbenchmark-dev
           libprotobuf-dev protobuf-compiler pybind11-dev libdlpack-dev
           python3 python3-dev python3-numpy python3-torch python3-pytest
-          dataset-fashion-mnist bible-kjv bible-kjv-text)
+          dataset-fashion-mnist bible-kjv bible-kjv-text
+          "$@")  # callers add what only they need (the fuzzers: clang)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -18,6 +18,7 @@
 
 #ifdef ANNEAL_WITH_PROTOBUF
 #include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/stubs/logging.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 
 #include "proto/checkpoint.pb.h"
@@ -157,7 +158,12 @@ Checkpoint load_checkpoint(const std::string& path) {
   ANNEAL_CHECK(crc_of(payload) == crc, ValueError, "load_checkpoint: '", path,
                "' is corrupted: the CRC-32 of its payload does not match the header");
   proto::Checkpoint p;
-  ANNEAL_CHECK(p.ParseFromString(payload), ValueError, "load_checkpoint: '", path,
+  bool parsed;
+  {
+    google::protobuf::LogSilencer quiet;  // a bad file is our ValueError, not protobuf's log lines
+    parsed = p.ParseFromString(payload);
+  }
+  ANNEAL_CHECK(parsed, ValueError, "load_checkpoint: '", path,
                "' has a valid checksum but its payload does not parse as a checkpoint");
 
   Checkpoint c;

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "core/directories.h"
 #include "core/error.h"
 
 namespace anneal::train {
@@ -12,7 +13,7 @@ namespace anneal::train {
 MetricsLog::MetricsLog(const std::string& path) {
   if (path.empty()) return;
   auto parent = std::filesystem::path(path).parent_path();
-  if (!parent.empty()) std::filesystem::create_directories(parent);
+  if (!parent.empty()) make_directories(parent.string(), "MetricsLog");
   f_ = std::fopen(path.c_str(), "a");
   ANNEAL_CHECK(f_ != nullptr, ValueError, "MetricsLog: cannot open '", path, "' for appending");
 }

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "core/autograd/grad_mode.h"
+#include "core/directories.h"
 #include "core/error.h"
 #include "core/tensor_impl.h"
 #include "ops/ops.h"
@@ -88,8 +89,8 @@ bool Trainer::evaluate(TrainResult& r, MetricsLog& log) {
 TrainResult Trainer::fit() {
   TrainResult r;
   const bool records = !o_.run_dir.empty();
-  if (records) std::filesystem::create_directories(o_.run_dir);
-  if (records && o_.resume && checkpoints_available() && std::filesystem::exists(checkpoint_path(o_.run_dir))) {
+  if (records) make_directories(o_.run_dir, "Trainer: run_dir");
+  if (records && o_.resume && checkpoints_available() && path_exists(checkpoint_path(o_.run_dir), "Trainer: resume")) {
     load(checkpoint_path(o_.run_dir));
     r.resumed = true;
     std::printf("resumed from %s at step %lld (epoch %lld, batch %lld)\n", checkpoint_path(o_.run_dir).c_str(),

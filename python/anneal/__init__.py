@@ -11,6 +11,12 @@ import anneal.nn as nn  # noqa: E402  (the package python/anneal/nn; `from annea
 
 __version__ = "0.1.0"
 
+# DataLoader workers stop before the interpreter is torn down: a script that ends, raises
+# or is interrupted mid-epoch exits cleanly instead of aborting inside a worker thread.
+import atexit as _atexit  # noqa: E402
+
+_atexit.register(_C.data._shutdown_loaders)
+
 
 def _as_method(fn):
     @functools.wraps(fn)

@@ -2,6 +2,10 @@
 // DataLoader as a Python iterable, and the readers. The GIL is released while the loader
 // waits for batches, so C++ workers and Python threads run in parallel; worker threads
 // take the GIL only to call a Python-defined dataset.
+#include <chrono>
+#include <mutex>
+#include <set>
+
 #include "common.h"
 
 namespace anneal::python {
@@ -39,6 +43,19 @@ py::object batch_to_python(data::Batch b) {
   return py::make_tuple(b.data, b.target);
 }
 
+class PyLoader;
+// The live loaders, so that the interpreter's exit (an atexit hook) can stop their workers
+// before Python is torn down under them.
+std::mutex live_loaders_mu;
+std::set<PyLoader*> live_loaders;
+
+// While next() waits for a worker, Python signal handlers get a chance to run every 50 ms:
+// Ctrl-C raises KeyboardInterrupt in the script instead of waiting for the batch.
+bool python_signal_pending() {
+  py::gil_scoped_acquire gil;
+  return PyErr_CheckSignals() != 0;  // the handler's exception stays set for next() to raise
+}
+
 // The loader as a Python iterable: each iter() starts the next epoch.
 class PyLoader {
  public:
@@ -47,39 +64,78 @@ class PyLoader {
       loader_ = std::make_unique<data::DataLoader>(dataset.cast<std::shared_ptr<data::IterableDataset>>(), o);
     else
       loader_ = std::make_unique<data::DataLoader>(dataset.cast<std::shared_ptr<data::Dataset>>(), o);
+    loader_->set_wait_hook(python_signal_pending, std::chrono::milliseconds(50));
+    std::lock_guard<std::mutex> l(live_loaders_mu);
+    live_loaders.insert(this);
   }
   ~PyLoader() {
+    {
+      std::lock_guard<std::mutex> l(live_loaders_mu);
+      live_loaders.erase(this);
+    }
     // Workers may be waiting for the GIL inside a Python dataset: let them finish.
     py::gil_scoped_release release;
     loader_.reset();
   }
   PyLoader& iter() {
-    py::gil_scoped_release release;
-    loader_->start_epoch(epoch_++);
+    const int64_t epoch = epoch_++;
+    call([&] { loader_->start_epoch(epoch); });
     return *this;
   }
   py::object next() {
     data::Batch b;
-    bool more;
-    {
-      py::gil_scoped_release release;
-      more = loader_->next(b);
-    }
+    bool more = false;
+    call([&] { more = loader_->next(b); });
     if (!more) throw py::stop_iteration();
     return batch_to_python(std::move(b));
   }
+  // At interpreter exit: stop the workers, giving one stuck in a slow __getitem__ two
+  // seconds; a loader whose workers did not stop is left allocated (they still use it).
+  void shutdown() {
+    if (!loader_) return;
+    bool stopped;
+    {
+      py::gil_scoped_release release;
+      stopped = loader_->shutdown(std::chrono::seconds(2));
+    }
+    if (!stopped) (void)loader_.release();
+    else loader_.reset();
+  }
   int64_t len() const {
+    check_open();
     const int64_t n = loader_->num_batches();
     ANNEAL_CHECK(n >= 0, TypeError, "a DataLoader over a stream has no len()");
     return n;
   }
   void set_epoch(int64_t e) { epoch_ = e; }
   void skip(int64_t batches) {
-    py::gil_scoped_release release;
-    loader_->skip(batches);
+    call([&] { loader_->skip(batches); });
   }
 
  private:
+  void check_open() const {
+    ANNEAL_CHECK(loader_ != nullptr, ValueError, "DataLoader: the loader was shut down (the interpreter is exiting)");
+  }
+  // Runs f without the GIL; an interruption seen while waiting becomes the Python
+  // exception its signal handler raised (KeyboardInterrupt for Ctrl-C).
+  template <typename F>
+  void call(F&& f) {
+    check_open();
+    bool interrupted = false;
+    {
+      py::gil_scoped_release release;
+      try {
+        f();
+      } catch (const data::Interrupted&) {
+        interrupted = true;
+      }
+    }
+    if (interrupted) {
+      if (!PyErr_Occurred()) PyErr_SetNone(PyExc_KeyboardInterrupt);
+      throw py::error_already_set();
+    }
+  }
+
   py::object dataset_ref_;  // keeps a Python-defined dataset alive
   std::unique_ptr<data::DataLoader> loader_;
   int64_t epoch_ = 0;
@@ -89,6 +145,15 @@ class PyLoader {
 
 void bind_data(py::module_& root) {
   py::module_ m = root.def_submodule("data", "anneal.data");
+  // Called by the package's atexit hook (anneal/__init__.py), before Python tears down.
+  m.def("_shutdown_loaders", [] {
+    std::vector<PyLoader*> loaders;
+    {
+      std::lock_guard<std::mutex> l(live_loaders_mu);
+      loaders.assign(live_loaders.begin(), live_loaders.end());
+    }
+    for (PyLoader* l : loaders) l->shutdown();
+  });
   py::class_<data::Dataset, PyDataset, std::shared_ptr<data::Dataset>>(m, "Dataset")
       .def(py::init<>())
       .def("__len__", &data::Dataset::size)

@@ -30,7 +30,7 @@ Tensor make_tensor(py::object data, std::optional<DType> dtype, bool requires_gr
     if (!dtype && arr.dtype().kind() == 'f' && !py::isinstance<py::array>(data)) arr = arr.attr("astype")("float32");
     if (arr.dtype().kind() == 'i' && arr.dtype().itemsize() != 8 && !py::isinstance<py::array>(data))
       arr = arr.attr("astype")("int64");
-    arr = np.attr("ascontiguousarray")(arr);
+    arr = np.attr("require")(arr, py::none(), "C");  // (ascontiguousarray turns a 0-d array into 1-d)
     t = from_numpy(arr).clone();
   }
   if (dtype) t = t.to(*dtype);

@@ -1,14 +1,25 @@
 // The `anneal._C` extension module: anneal's C++ core for Python. Errors cross as Python
 // exceptions of matching kinds with the C++ message intact.
+#include <filesystem>
+#include <ios>
+#include <stdexcept>
+
 #include "common.h"
 
 namespace anneal::python {
 
 PYBIND11_MODULE(_C, m) {
   m.doc() = "anneal's C++ core";
+  // anneal.OutOfMemoryError: a RuntimeError, as torch.cuda.OutOfMemoryError is.
+  static py::handle oom = PyErr_NewExceptionWithDoc("anneal.OutOfMemoryError",
+                                                    "An allocation the device or anneal's size limit refused.",
+                                                    PyExc_RuntimeError, nullptr);
+  m.attr("OutOfMemoryError") = oom;
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);
+    } catch (const OutOfMemoryError& e) {
+      PyErr_SetString(oom.ptr(), e.what());
     } catch (const ValueError& e) {
       PyErr_SetString(PyExc_ValueError, e.what());
     } catch (const TypeError& e) {
@@ -19,6 +30,14 @@ PYBIND11_MODULE(_C, m) {
       PyErr_SetString(PyExc_NotImplementedError, e.what());
     } catch (const Error& e) {
       PyErr_SetString(PyExc_RuntimeError, e.what());
+    } catch (const std::filesystem::filesystem_error& e) {  // foreign exceptions keep their message
+      PyErr_SetString(PyExc_OSError, e.what());
+    } catch (const std::ios_base::failure& e) {
+      PyErr_SetString(PyExc_OSError, e.what());
+    } catch (const std::length_error& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    } catch (const std::out_of_range& e) {
+      PyErr_SetString(PyExc_IndexError, e.what());
     }
   });
   bind_tensor(m);

@@ -199,7 +199,16 @@ void bind_tensor(py::module_& m) {
         return x.item().to_bool();
       })
       .def("__float__", [](const Tensor& x) { return x.item().to_double(); })
-      .def("__int__", [](const Tensor& x) { return x.item().to_int(); })
+      // through Python's own conversions: int(nan) is a ValueError, int(1e30) exact, as in PyTorch
+      .def("__int__", [](const Tensor& x) -> py::object {
+        const Scalar s = x.item();
+        if (s.is_floating()) {
+          PyObject* r = PyNumber_Long(py::float_(s.to_double()).ptr());
+          if (!r) throw py::error_already_set();
+          return py::reinterpret_steal<py::object>(r);
+        }
+        return py::int_(s.to_int());
+      })
       .def("__hash__", [](const Tensor& x) { return std::hash<const void*>()(x.impl()); })
       .def("__add__", binary([](const Tensor& a, const Tensor& b) { return a + b; }, "add"))
       .def("__radd__", rbinary([](const Tensor& a, const Tensor& b) { return a + b; }, "add"))
