@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds and runs every test: the CPU build (C++ tests and the Python package's pytest
-# suite), the CUDA-enabled build (compiled and linked whenever nvcc exists; GPU tests run
-# only where a GPU is), and a sanitizer build.
+# suite, with the Python API fuzzer), the CUDA-enabled build (compiled and linked whenever
+# nvcc exists; GPU tests run only where a GPU is), the libFuzzer targets, and a sanitizer
+# build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -24,6 +25,9 @@ if command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ]; then
 else
   echo "== CUDA-enabled build skipped: no nvcc on this machine"
 fi
+
+echo "== fuzzers: every reader and parser, 50,000 inputs each (libFuzzer, ASan + UBSan)"
+scripts/fuzz.sh 50000 || status=1
 
 echo "== AddressSanitizer + UndefinedBehaviorSanitizer build"
 # (the Python package is left out: an instrumented extension needs the sanitizer runtime
