@@ -2,6 +2,7 @@
 // in-place operators with their autograd rules.
 #include "core/tensor.h"
 
+#include "core/checked_size.h"
 #include "ops/internal.h"
 #include "ops/ops.h"
 
@@ -96,6 +97,30 @@ void check_inplace_allowed(const char* op, const Tensor& self) {
                "under NoGradGuard");
 }
 
+// An in-place write into a tensor in which several elements share one memory location (an
+// expanded, stride-0 tensor) has no meaning: refused as PyTorch refuses it.
+void check_no_internal_overlap(const char* op, const Tensor& self) {
+  for (int64_t d = 0; d < self.dim(); ++d)
+    ANNEAL_CHECK(!(self.stride(d) == 0 && self.size(d) > 1), ValueError, op,
+                 ": unsupported operation: more than one element of the written-to tensor (shape ", self.shape_str(),
+                 ", stride 0 in dim ", d, ") refers to a single memory location; clone() it first");
+}
+
+// `src` as an input of an in-place write into `self`: when the two share memory without
+// being the very same elements (x.copy_(x.t()), a shifted slice), a copy of it, so that
+// no element is read after it was overwritten.
+Tensor unaliased(const Tensor& self, const Tensor& src) {
+  if (!src.defined() || self.impl()->storage() != src.impl()->storage()) return src;
+  if (self.storage_offset() == src.storage_offset() && self.sizes() == src.sizes() && self.strides() == src.strides())
+    return src;  // elementwise on itself (x.add_(x)) reads each element before writing it
+  if (src.numel() == 0 || self.numel() == 0) return src;
+  const int64_t a0 = self.storage_offset(), a1 = checked_extent(self.sizes(), self.strides(), a0, "in-place");
+  const int64_t b0 = src.storage_offset(), b1 = checked_extent(src.sizes(), src.strides(), b0, "in-place");
+  if (a1 <= b0 || b1 <= a0) return src;  // disjoint ranges of the storage
+  NoGradGuard ng;
+  return anneal::clone(src);
+}
+
 // Writes `value` (same shape) into self and gives self value's history; `value` was
 // computed out of place from a copy of self, so nothing saved for backward aliases self.
 void commit(Tensor& self, const Tensor& value) {
@@ -121,11 +146,13 @@ void check_inplace_dtype(const char* op, const Tensor& self, DType result) {
 }
 
 template <typename OutOfPlace>
-Tensor& inplace_binary(Tensor& self, const Tensor& other, BinaryOp op, const char* name, OutOfPlace f) {
+Tensor& inplace_binary(Tensor& self, const Tensor& other_in, BinaryOp op, const char* name, OutOfPlace f) {
   check_defined(name, self);
-  check_defined(name, other, "other");
-  check_same_device(name, self, other);
-  check_inplace_shape(name, self, other);
+  check_defined(name, other_in, "other");
+  check_same_device(name, self, other_in);
+  check_inplace_shape(name, self, other_in);
+  check_no_internal_overlap(name, self);
+  const Tensor other = other_in.requires_grad() ? other_in : unaliased(self, other_in);
   DType rt = result_type({self, other});
   if (op == BinaryOp::Div) rt = float_compute_dtype(rt);
   check_inplace_dtype(name, self, rt);
@@ -147,6 +174,7 @@ Tensor& inplace_binary(Tensor& self, const Tensor& other, BinaryOp op, const cha
 template <typename OutOfPlace>
 Tensor& inplace_unary(Tensor& self, const char* name, OutOfPlace f) {
   check_defined(name, self);
+  check_no_internal_overlap(name, self);
   if (needs_history(self, {})) {
     check_inplace_allowed(name, self);
     commit(self, anneal::to(f(anneal::clone(self)), self.dtype()));
@@ -162,6 +190,7 @@ Tensor& inplace_unary(Tensor& self, const char* name, OutOfPlace f) {
 
 Tensor& Tensor::fill_(Scalar v) {
   check_defined("fill_", *this);
+  check_no_internal_overlap("fill_", *this);
   if (needs_history(*this, {})) check_inplace_allowed("fill_", *this);
   backend_of(*this).fill(*this, v);
   bump_version();
@@ -177,13 +206,14 @@ Tensor& Tensor::copy_(const Tensor& src) {
   check_defined("copy_", *this);
   check_defined("copy_", src, "src");
   check_inplace_shape("copy_", *this, src);
+  check_no_internal_overlap("copy_", *this);
   if (needs_history(*this, {src})) {
     check_inplace_allowed("copy_", *this);
     Tensor v = anneal::to(anneal::expand(src.to(device()), sizes()), dtype());
     commit(*this, anneal::clone(v));
     return *this;
   }
-  Tensor s = src.device() == device() ? src : anneal::to(src, device());
+  Tensor s = src.device() == device() ? unaliased(*this, src) : anneal::to(src, device());
   backend_of(*this).copy(*this, expand_raw(s, sizes()));
   bump_version();
   return *this;
@@ -217,6 +247,7 @@ Tensor& Tensor::masked_fill_(const Tensor& mask, Scalar v) {
 }
 Tensor& Tensor::uniform_(double lo, double hi) {
   check_defined("uniform_", *this);
+  check_no_internal_overlap("uniform_", *this);
   ANNEAL_CHECK(lo <= hi, ValueError, "uniform_: expects from <= to, got from=", lo, " to=", hi);
   if (needs_history(*this, {})) check_inplace_allowed("uniform_", *this);
   Tensor r = anneal::rand(sizes(), {dtype(), device()});
@@ -227,6 +258,7 @@ Tensor& Tensor::uniform_(double lo, double hi) {
 }
 Tensor& Tensor::normal_(double mean, double std) {
   check_defined("normal_", *this);
+  check_no_internal_overlap("normal_", *this);
   ANNEAL_CHECK(std >= 0, ValueError, "normal_: expects std >= 0.0, got ", std);
   if (needs_history(*this, {})) check_inplace_allowed("normal_", *this);
   Tensor r = anneal::randn(sizes(), {dtype(), device()});

@@ -305,3 +305,27 @@ TEST(DataLoaderHardening, AWaitHookInterruptsAWaitForASlowBatch) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(InPlace, OverlappingSourcesGiveTheResultOfACopyAndExpandedTargetsAreRefused) {
+  Tensor x = arange(4).to(DType::Float32).reshape({2, 2});
+  Tensor want = x.t().contiguous();
+  x.copy_(x.t());  // reads what it overwrites unless the source is copied first
+  EXPECT_TRUE(equal(x, want)) << x.str();
+  Tensor y = arange(6).to(DType::Float32);
+  Tensor head = y.slice(0, 0, 5), tail = y.slice(0, 1, 6);
+  head.add_(tail);  // y[i] += y[i+1] with every y[i+1] read before it changes
+  EXPECT_TRUE(equal(y, tensor(std::vector<float>{1, 3, 5, 7, 9, 5}))) << y.str();
+  Tensor z = arange(3).to(DType::Float32);
+  z.add_(z);  // the same elements: fine without a copy
+  EXPECT_TRUE(equal(z, tensor(std::vector<float>{0, 2, 4})));
+  Tensor e = zeros({3}).expand({2, 3});
+  EXPECT_THROW(e.add_(1.0), ValueError);
+  EXPECT_THROW(e.fill_(1.0), ValueError);
+  EXPECT_THROW(e.copy_(ones({2, 3})), ValueError);
+  EXPECT_THROW(e.relu_(), ValueError);
+  EXPECT_NO_THROW(zeros({1, 3}).expand({1, 3}).add_(1.0));  // stride 0 on a size-1 dim writes each element once
+}
+
+}  // namespace
