@@ -1,6 +1,7 @@
 #include "core/allocator.h"
 
 #include <cstdlib>
+#include <new>
 
 #include "core/error.h"
 
@@ -43,7 +44,15 @@ void CachingAllocator::deallocate(void* ptr, size_t nbytes) {
     stats_.reserved_bytes -= int64_t(size);
     return;
   }
-  free_[size].push_back(ptr);
+  // Deallocation runs in destructors and must not throw: when even the cache's own
+  // bookkeeping cannot allocate (memory exhausted), the block goes back to the system.
+  try {
+    free_[size].push_back(ptr);
+  } catch (const std::bad_alloc&) {
+    system_free(ptr);
+    stats_.reserved_bytes -= int64_t(size);
+    return;
+  }
   cached_ += size;
 }
 

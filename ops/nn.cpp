@@ -318,7 +318,8 @@ Tensor unfold(const Tensor& x, int64_t kh, int64_t kw, const Conv2dOptions& opt,
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
   const int64_t OH = g.out_h(H), OW = g.out_w(W);
   ANNEAL_CHECK(OH > 0 && OW > 0, ValueError, "unfold: the kernel (", kh, "x", kw, ", dilation ", opt.dilation_h, "x",
-               opt.dilation_w, ") is larger than the padded input (", H + 2 * opt.pad_h, "x", W + 2 * opt.pad_w, ")");
+               opt.dilation_w, ") is larger than the padded input (", double(H) + 2.0 * double(opt.pad_h), "x",
+               double(W) + 2.0 * double(opt.pad_w), ")");
   Tensor cols = empty_on({N, C * kh * kw, OH * OW}, x.dtype(), x.device());
   backend_of(x).im2col(contiguous_raw(x), cols, g, pad_value);
   record("Im2ColBackward0", {x}, {cols}, [g, shape = x.sizes()](const TensorList& gr) -> TensorList {
@@ -402,8 +403,8 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2d
   if (x.device() == w.device() && x.dtype() == w.dtype() &&
       (x.device().is_cuda() ? is_floating(x.dtype()) : (x.dtype() == DType::Float32 || x.dtype() == DType::Float64))) {
     ANNEAL_CHECK(OH > 0 && OW > 0, ValueError, "conv2d: the kernel (", kh, "x", kw, ", dilation ", opt.dilation_h, "x",
-                 opt.dilation_w, ") is larger than the padded input (", x.size(2) + 2 * opt.pad_h, "x",
-                 x.size(3) + 2 * opt.pad_w, ")");
+                 opt.dilation_w, ") is larger than the padded input (", double(x.size(2)) + 2.0 * double(opt.pad_h), "x",
+                 double(x.size(3)) + 2.0 * double(opt.pad_w), ")");
     return conv2d_direct(x, w, bias, opt, g, OH, OW);
   }
   Tensor cols = unfold(x, kh, kw, opt);  // [N, C*kh*kw, L]
@@ -448,7 +449,7 @@ std::tuple<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x, int64_t k, i
   ANNEAL_CHECK(x.dim() == 4, ValueError, "max_pool2d: expected a 4-D input [N, C, H, W], got ", x.shape_str());
   ANNEAL_CHECK(k > 0, ValueError, "max_pool2d: kernel size must be positive, got ", k);
   ANNEAL_CHECK(dilation > 0, ValueError, "max_pool2d: dilation must be positive, got ", dilation);
-  ANNEAL_CHECK(padding >= 0 && 2 * padding <= k, ValueError,
+  ANNEAL_CHECK(padding >= 0 && padding <= k / 2, ValueError,
                "max_pool2d: pad should be at most half of effective kernel size, but got pad=", padding,
                " and kernel_size=", k);
   const int64_t s = pool_stride("max_pool2d", k, stride);
@@ -473,7 +474,7 @@ Tensor avg_pool2d(const Tensor& x, int64_t k, int64_t stride, int64_t padding, b
   check_defined("avg_pool2d", x);
   ANNEAL_CHECK(x.dim() == 4, ValueError, "avg_pool2d: expected a 4-D input [N, C, H, W], got ", x.shape_str());
   ANNEAL_CHECK(k > 0, ValueError, "avg_pool2d: kernel size must be positive, got ", k);
-  ANNEAL_CHECK(padding >= 0 && 2 * padding <= k, ValueError,
+  ANNEAL_CHECK(padding >= 0 && padding <= k / 2, ValueError,
                "avg_pool2d: pad should be at most half of kernel size, but got pad=", padding, " and kernel_size=", k);
   const int64_t s = pool_stride("avg_pool2d", k, stride);
   Conv2dOptions o = Conv2dOptions::square(s, padding, 1);
@@ -510,6 +511,8 @@ Tensor adaptive_avg_pool2d(const Tensor& x, int64_t out_h, int64_t out_w) {
   ANNEAL_CHECK(out_h > 0 && out_w > 0, ValueError, "adaptive_avg_pool2d: output size must be positive");
   ANNEAL_CHECK(is_floating(x.dtype()), TypeError, "adaptive_avg_pool2d: expected a floating input");
   const int64_t H = x.size(-2), W = x.size(-1);
+  ANNEAL_CHECK(H > 0 && W > 0, ValueError, "adaptive_avg_pool2d: expected input to have non-zero size for non-batch "
+               "dimensions, but input has sizes ", x.shape_str());
   if (out_h == 1 && out_w == 1) return mean(x, {-2, -1}, true);
   Tensor ph = adaptive_matrix(H, out_h, x.dtype(), x.device());
   Tensor pw = adaptive_matrix(W, out_w, x.dtype(), x.device());

@@ -77,12 +77,15 @@ class PyLoader {
     py::gil_scoped_release release;
     loader_.reset();
   }
-  PyLoader& iter() {
+  // Starts the next epoch; returns its generation (an iterator of an older one is stale).
+  int64_t iter() {
     const int64_t epoch = epoch_++;
     call([&] { loader_->start_epoch(epoch); });
-    return *this;
+    return ++generation_;
   }
-  py::object next() {
+  py::object next(int64_t generation) {
+    ANNEAL_CHECK(generation == generation_, ValueError, "DataLoader: this iterator belongs to an epoch that a later "
+                 "iter() of the same loader replaced; iterate the newest one");
     data::Batch b;
     bool more = false;
     call([&] { more = loader_->next(b); });
@@ -108,6 +111,7 @@ class PyLoader {
     return n;
   }
   void set_epoch(int64_t e) { epoch_ = e; }
+  int64_t current_generation() const { return generation_; }
   void skip(int64_t batches) {
     call([&] { loader_->skip(batches); });
   }
@@ -139,6 +143,14 @@ class PyLoader {
   py::object dataset_ref_;  // keeps a Python-defined dataset alive
   std::unique_ptr<data::DataLoader> loader_;
   int64_t epoch_ = 0;
+  int64_t generation_ = 0;
+};
+
+// What iter(loader) returns, as in PyTorch: iter() of it is itself, so a `for` over it in
+// two threads shares one epoch (each batch to one of them) instead of restarting it.
+struct PyLoaderIterator {
+  py::object loader;  // keeps the PyLoader alive
+  int64_t generation;
 };
 
 }  // namespace
@@ -177,6 +189,9 @@ void bind_data(py::module_& root) {
       .def(py::init<int64_t, int64_t, int64_t, bool, uint64_t, bool>(), py::arg("size"), py::arg("num_replicas"),
            py::arg("rank"), py::arg("shuffle") = true, py::arg("seed") = 0, py::arg("drop_last") = false);
 
+  py::class_<PyLoaderIterator>(m, "_DataLoaderIterator")
+      .def("__iter__", [](py::object self) { return self; })
+      .def("__next__", [](PyLoaderIterator& it) { return it.loader.cast<PyLoader&>().next(it.generation); });
   py::class_<PyLoader>(m, "DataLoader")
       .def(py::init([](py::object dataset, int64_t batch_size, bool shuffle, bool drop_last, uint64_t seed,
                        int num_workers, int prefetch, std::shared_ptr<data::Sampler> sampler, py::object collate_fn,
@@ -208,8 +223,13 @@ void bind_data(py::module_& root) {
       }), py::arg("dataset"), py::arg("batch_size") = 1, py::arg("shuffle") = false, py::arg("drop_last") = false,
           py::arg("seed") = 0, py::arg("num_workers") = 0, py::arg("prefetch") = 2, py::arg("sampler") = nullptr,
           py::arg("collate_fn") = py::none(), py::arg("pin_memory") = false)
-      .def("__iter__", &PyLoader::iter, py::return_value_policy::reference_internal)
-      .def("__next__", &PyLoader::next)
+      .def("__iter__", [](py::object self) {
+        return PyLoaderIterator{self, self.cast<PyLoader&>().iter()};
+      })
+      .def("__next__", [](py::object self) {  // next(loader) without iter(): the current epoch
+        PyLoader& l = self.cast<PyLoader&>();
+        return l.next(l.current_generation());
+      })
       .def("__len__", &PyLoader::len)
       .def("set_epoch", &PyLoader::set_epoch)
       .def("skip", &PyLoader::skip);

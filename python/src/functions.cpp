@@ -288,6 +288,8 @@ void bind_functions(py::module_& m) {
      py::arg("eps") = 1e-5);
   F.def("adaptive_avg_pool2d", [](const Tensor& x, py::object size) {
     IntList s = to_int_list(size, "output_size");
+    ANNEAL_CHECK(s.size() == 1 || s.size() == 2, ValueError, "adaptive_avg_pool2d: output_size must be one or two "
+                 "sizes, got ", s.size());
     return adaptive_avg_pool2d(x, s[0], s.size() > 1 ? s[1] : s[0]);
   });
   F.def("leaky_relu", [](const Tensor& x, double slope) { return leaky_relu(x, slope); }, py::arg("input"),

@@ -123,3 +123,36 @@ def test_one_loader_from_two_threads_gives_each_batch_once():
     for t in threads:
         t.join()
     assert sorted(seen[0] + seen[1]) == list(range(400))
+
+
+def test_calls_the_api_fuzzer_found():
+    import anneal.nn.functional as F
+    # an empty input with a huge output size looped forever
+    with pytest.raises(ValueError, match="non-zero size"):
+        F.adaptive_avg_pool2d(anneal.zeros(0, 1, 0), [3, 2 ** 62])
+    with pytest.raises(ValueError, match="one or two"):
+        F.adaptive_avg_pool2d(anneal.zeros(1, 2, 2), [])
+    # 2 * padding overflowed the "at most half the kernel" check, then read out of bounds
+    with pytest.raises(ValueError, match="at most half"):
+        F.avg_pool2d(anneal.zeros(1, 1, 3, 3), 1, None, 2 ** 63 - 1)
+    with pytest.raises(ValueError, match="at most half"):
+        F.max_pool2d(anneal.zeros(1, 1, 3, 3), 1, None, 2 ** 62)
+
+
+def test_running_out_of_memory_is_an_error_and_memory_is_usable_afterwards():
+    # under a 1.5 GiB address-space limit: allocate until refused, free, allocate again
+    code, out, err, _ = run_script("""
+import resource
+resource.setrlimit(resource.RLIMIT_AS, (3 << 29, 3 << 29))
+import anneal
+held = []
+try:
+    while True:
+        held.append(anneal.ones(1 << 22))
+except (anneal.OutOfMemoryError, MemoryError, RuntimeError) as e:
+    print("refused after", len(held), type(e).__name__, flush=True)
+held.clear()
+print("again", float(anneal.ones(1 << 22).sum()), flush=True)
+""")
+    assert code == 0, err
+    assert "refused after" in out and "again 4194304.0" in out, out + err
