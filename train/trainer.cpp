@@ -47,15 +47,20 @@ void Trainer::save(const std::string& path) const {
 
 void Trainer::load(const std::string& path) {
   Checkpoint c = load_checkpoint(path);
+  ANNEAL_CHECK(!c.extra.count("best") || !std::isnan(c.extra.at("best")), ValueError, "Trainer: checkpoint '", path,
+               "' has a NaN best metric");
   ANNEAL_CHECK(c.step >= 0 && c.epoch >= 0 && c.batch_in_epoch >= 0, ValueError, "Trainer: checkpoint '", path,
                "' has a negative position (step ", c.step, ", epoch ", c.epoch, ", batch ", c.batch_in_epoch, ")");
+  const double evals = c.extra.count("evals_without_improvement") ? c.extra.at("evals_without_improvement") : 0.0;
+  ANNEAL_CHECK(evals >= 0 && evals < 0x1p53 && evals == std::floor(evals), ValueError, "Trainer: checkpoint '", path,
+               "' has evals_without_improvement ", evals, " (expected a non-negative whole number)");
   if (sched_ && !c.scheduler.empty()) sched_->check_state_dict(c.scheduler);  // before anything changes
   restore(c, model_, &opt_);
   if (sched_ && !c.scheduler.empty()) sched_->load_state_dict(c.scheduler);
   step_ = c.step, epoch_ = c.epoch, batch_in_epoch_ = c.batch_in_epoch;
   best_ = c.extra.count("best") ? c.extra.at("best") : 0.0;
   have_best_ = c.extra.count("have_best") && c.extra.at("have_best") != 0;
-  evals_without_improvement_ = c.extra.count("evals_without_improvement") ? int64_t(c.extra.at("evals_without_improvement")) : 0;
+  evals_without_improvement_ = int64_t(evals);
 }
 
 bool Trainer::evaluate(TrainResult& r, MetricsLog& log) {
