@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/read_file.h"
+#include "core/utf8.h"
 #include "core/tensor_impl.h"
 #include "ops/ops.h"
 
@@ -51,26 +52,18 @@ ImageSet read_cifar(const std::vector<std::string>& files, CifarKind kind) {
 std::string read_text(const std::string& path) { return read_file(path, "read_text"); }
 
 namespace {
-// Decodes UTF-8 strictly (RFC 3629): an overlong form, a surrogate, a code point above
-// U+10FFFF, a stray continuation byte or a cut sequence is an error naming its byte offset,
-// so decode(encode(text)) gives back exactly the text.
+// Decodes UTF-8; an invalid sequence (checked strictly: core/utf8.h) is an error naming
+// its byte offset, so decode(encode(text)) gives back exactly the text.
 std::vector<uint32_t> code_points(const std::string& s, const std::string& source) {
+  const size_t bad = first_invalid_utf8(s);
+  ANNEAL_CHECK(bad == std::string::npos, ValueError, "CharVocab: ", source, " is not valid UTF-8 at byte ", bad);
   std::vector<uint32_t> out;
   out.reserve(s.size());
-  static constexpr uint32_t kMin[5] = {0, 0, 0x80, 0x800, 0x10000};  // smallest code point per length
   for (size_t i = 0; i < s.size();) {
     const auto c = uint8_t(s[i]);
-    int len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    ANNEAL_CHECK(len > 0 && i + size_t(len) <= s.size(), ValueError, "CharVocab: ", source,
-                 " is not valid UTF-8 at byte ", i);
+    const int len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : 4;
     uint32_t cp = len == 1 ? c : c & (0xFF >> (len + 1));
-    for (int k = 1; k < len; ++k) {
-      const auto cc = uint8_t(s[i + size_t(k)]);
-      ANNEAL_CHECK((cc >> 6) == 2, ValueError, "CharVocab: ", source, " is not valid UTF-8 at byte ", i + size_t(k));
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    ANNEAL_CHECK(cp >= kMin[len] && cp <= 0x10FFFF && !(cp >= 0xD800 && cp <= 0xDFFF), ValueError, "CharVocab: ",
-                 source, " is not valid UTF-8 at byte ", i, " (an overlong form, a surrogate or beyond U+10FFFF)");
+    for (int k = 1; k < len; ++k) cp = (cp << 6) | (uint8_t(s[i + size_t(k)]) & 0x3F);
     out.push_back(cp);
     i += size_t(len);
   }

@@ -11,6 +11,7 @@
 #include "core/autograd/grad_mode.h"
 #include "core/error.h"
 #include "core/read_file.h"
+#include "core/utf8.h"
 #include "core/checked_size.h"
 #include "core/generator.h"
 #include "core/tensor_impl.h"
@@ -97,7 +98,29 @@ Tensor from_proto(const proto::TensorData& p, const std::string& path) {
 
 bool checkpoints_available() { return true; }
 
+// protobuf's string fields must be UTF-8: a save with any other bytes would succeed and
+// write a file that does not load, so it is refused here, naming the string.
+static void check_utf8(const std::string& path, const char* what, const std::string& s) {
+  const size_t bad = first_invalid_utf8(s);
+  ANNEAL_CHECK(bad == std::string::npos, ValueError, "save_checkpoint: '", path, "': the ", what, " '", s,
+               "' is not valid UTF-8 (at byte ", bad, ")");
+}
+template <typename Map>
+static void check_keys_utf8(const std::string& path, const char* what, const Map& m) {
+  for (auto& kv : m) check_utf8(path, what, kv.first);
+}
+
 void save_checkpoint(const std::string& path, const Checkpoint& c) {
+  for (auto& [name, t] : c.model) check_utf8(path, "model tensor name", name);
+  check_utf8(path, "optimizer type", c.optimizer_type);
+  for (auto& g : c.optimizer.groups) check_keys_utf8(path, "optimizer option", g);
+  for (auto& [i, st] : c.optimizer.state) check_keys_utf8(path, "optimizer state name", st);
+  check_keys_utf8(path, "scheduler key", c.scheduler);
+  check_keys_utf8(path, "grad scaler key", c.grad_scaler);
+  check_keys_utf8(path, "extra key", c.extra);
+  check_keys_utf8(path, "metadata key", c.metadata);
+  for (auto& [k, v] : c.metadata) check_utf8(path, "metadata value", v);
+  check_utf8(path, "config", c.config);
   proto::Checkpoint p;
   for (auto& [name, t] : c.model) to_proto(name, t, p.add_model());
   auto* o = p.mutable_optimizer();

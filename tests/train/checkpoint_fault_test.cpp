@@ -173,3 +173,24 @@ TEST(CheckpointValidation, ADirectoryOrAnUncreatableRunFolderIsAClearError) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(CheckpointValidation, ASaveThatCouldNotBeLoadedBackIsRefused) {
+  if (!train::checkpoints_available()) GTEST_SKIP() << "built without protobuf";
+  nn::Linear m(2, 2);
+  train::Checkpoint c = train::capture(m);
+  c.metadata["note"] = "caf\xc3\xa9";  // valid UTF-8 is kept
+  train::save_checkpoint(dir() + "/utf8.ckpt", c);
+  EXPECT_EQ(train::load_checkpoint(dir() + "/utf8.ckpt").metadata.at("note"), "caf\xc3\xa9");
+  c.config = "lr: \xff";
+  try {
+    train::save_checkpoint(dir() + "/utf8.ckpt", c);
+    ADD_FAILURE();
+  } catch (const ValueError& e) {
+    EXPECT_NE(std::string(e.what()).find("not valid UTF-8"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(train::load_checkpoint(dir() + "/utf8.ckpt").metadata.at("note"), "caf\xc3\xa9");  // the old one stays
+}
+
+}  // namespace
