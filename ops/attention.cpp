@@ -1,5 +1,11 @@
 #include "ops/attention.h"
 
+#include <cmath>
+
+#include "ops/autocast.h"
+#include "ops/nn.h"
+#include "ops/nn_common.h"
+
 #include "ops/elementwise.h"
 #include "ops/factory.h"
 #include "ops/internal.h"
@@ -59,3 +65,43 @@ std::optional<Tensor> fused_attention(const Tensor& q, const Tensor& k, const Te
 }
 
 }  // namespace anneal::detail
+
+namespace anneal {
+using namespace detail;
+
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& attn_mask,
+                                    bool is_causal, std::optional<double> scale, double dropout_p, Generator* gen) {
+  check_defined("scaled_dot_product_attention", q, "query");
+  check_defined("scaled_dot_product_attention", k, "key");
+  check_defined("scaled_dot_product_attention", v, "value");
+  if (auto c = detail::autocast_low({&q, &k, &v}))
+    return scaled_dot_product_attention((*c)[0], (*c)[1], (*c)[2], attn_mask, is_causal, scale, dropout_p, gen);
+  ANNEAL_CHECK(q.dim() >= 2 && k.dim() >= 2 && v.dim() >= 2, ValueError,
+               "scaled_dot_product_attention: query, key and value need at least 2 dims");
+  ANNEAL_CHECK(q.size(-1) == k.size(-1), ValueError, "scaled_dot_product_attention: query and key embedding sizes differ (",
+               q.size(-1), " vs ", k.size(-1), ")");
+  ANNEAL_CHECK(k.size(-2) == v.size(-2), ValueError, "scaled_dot_product_attention: key and value lengths differ (",
+               k.size(-2), " vs ", v.size(-2), ")");
+  ANNEAL_CHECK(!(is_causal && attn_mask.defined()), ValueError,
+               "scaled_dot_product_attention: pass either attn_mask or is_causal, not both");
+  const int64_t L = q.size(-2), S = k.size(-2);
+  const double sc = scale.value_or(1.0 / std::sqrt(double(q.size(-1))));
+  if (!attn_mask.defined() && dropout_p == 0)
+    if (auto fused = fused_attention(q, k, v, is_causal, sc)) return *fused;
+  // Scaling the queries costs L·E multiplications instead of L·S on the scores.
+  Tensor scores = matmul(q * sc, k.mT());
+  Tensor weights;
+  if (is_causal && L > 0 && rows_kernel_applies(scores, scores.dim() - 1)) {
+    weights = softmax_family(scores, -1, false, L);  // the mask applied inside the row kernel
+  } else if (is_causal) {
+    Tensor keep = tril(ones({L, S}, {DType::Bool, q.device()}));
+    scores = where(keep, scores, -INFINITY);
+  } else if (attn_mask.defined()) {
+    scores = attn_mask.dtype() == DType::Bool ? where(attn_mask, scores, -INFINITY) : scores + attn_mask;
+  }
+  if (!weights.defined()) weights = softmax(scores, -1);
+  if (dropout_p > 0) weights = dropout(weights, dropout_p, true, gen);
+  return matmul(weights, v);
+}
+
+}  // namespace anneal

@@ -2,7 +2,7 @@
 // Fused scaled-dot-product attention: the device's kernel forward (flash attention on
 // CUDA, kernels/cuda/attention.cu) with a backward that recomputes the probabilities from
 // the saved row log-sum-exp, as flash attention does. Used by
-// scaled_dot_product_attention (ops/nn.cpp) when there is no mask and no dropout.
+// scaled_dot_product_attention (below, in ops/attention.cpp) when there is no mask and no dropout.
 #include <optional>
 
 #include "core/tensor.h"
