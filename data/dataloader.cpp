@@ -146,9 +146,11 @@ void DataLoader::start_epoch_locked(int64_t epoch, int64_t first_batch) {
   epoch_ = epoch;
   next_batch_ = first_batch;
   next_to_build_ = first_batch;
+  // Workers start with the first next(), not here: a skip() that follows (resuming
+  // mid-epoch) then builds none of the batches it skips.
+  workers_pending_ = opt_.num_workers > 0;
   if (stream_) {
     stream_->start(epoch);
-    start_stream_worker();
     return;
   }
   const int64_t n = dataset_->size();
@@ -165,7 +167,15 @@ void DataLoader::start_epoch_locked(int64_t epoch, int64_t first_batch) {
   }
   ANNEAL_CHECK(first_batch >= 0 && first_batch <= int64_t(plan_.size()), ValueError, "DataLoader.skip: ", first_batch,
                " batches is outside this epoch's ", plan_.size());
-  if (first_batch >= int64_t(plan_.size())) return;  // nothing left to build
+}
+
+void DataLoader::launch_workers() {
+  workers_pending_ = false;
+  if (stream_) {
+    start_stream_worker();
+    return;
+  }
+  if (next_to_build_ >= int64_t(plan_.size())) return;  // nothing left to build
   {
     std::lock_guard<std::mutex> l(mu_);
     live_workers_ = opt_.num_workers;
@@ -302,7 +312,6 @@ void DataLoader::start_stream_worker() {
 }
 
 bool DataLoader::next_from_stream(Batch& out) {
-  if (!started_) start_epoch_locked(epoch_, 0);
   if (opt_.num_workers == 0) {
     if (stream_done_ || !pull_stream_batch(out)) {
       stream_done_ = true;
@@ -354,16 +363,8 @@ void DataLoader::skip(int64_t batches) {
     return;
   }
   // A stream can only be read through: its skipped examples are read, but not collated,
-  // transformed or pinned. (Streams are read on the calling thread here.)
-  const int workers = opt_.num_workers;
-  opt_.num_workers = 0;
-  try {
-    start_epoch_locked(epoch_, 0);
-  } catch (...) {
-    opt_.num_workers = workers;
-    throw;
-  }
-  opt_.num_workers = workers;
+  // transformed or pinned, on the calling thread before any worker starts.
+  start_epoch_locked(epoch_, 0);
   Batch example;
   for (int64_t i = 0; i < batches; ++i) {
     int64_t got = 0;
@@ -372,7 +373,6 @@ void DataLoader::skip(int64_t batches) {
                  i, " of ", batches, " batches");
   }
   next_batch_ = next_to_build_ = batches;
-  start_stream_worker();
 }
 
 bool DataLoader::next(Batch& out) {
@@ -381,8 +381,9 @@ bool DataLoader::next(Batch& out) {
 }
 
 bool DataLoader::next_locked(Batch& out) {
-  if (stream_) return next_from_stream(out);
   if (!started_) start_epoch_locked(epoch_, 0);
+  if (workers_pending_) launch_workers();
+  if (stream_) return next_from_stream(out);
   if (next_batch_ >= int64_t(plan_.size())) return false;
   if (opt_.num_workers == 0) {
     out = make_batch(next_batch_++);

@@ -114,6 +114,7 @@ class DataLoader {
 
  private:
   void start_epoch_locked(int64_t epoch, int64_t first_batch);
+  void launch_workers();
   bool next_locked(Batch& out);
   Batch make_batch(int64_t b) const;
   Batch transformed(Batch batch, int64_t b) const;
@@ -142,6 +143,7 @@ class DataLoader {
   int64_t error_batch_ = -1;
   int live_workers_ = 0;  // workers that have not returned yet (for a timed shutdown)
   bool abandoned_ = false;  // shutdown() detached workers that did not stop
+  bool workers_pending_ = false;  // planned epoch whose workers start at the first next()
 
   std::mutex api_mu_;  // serialises next / start_epoch / skip across calling threads
   std::function<bool()> wait_hook_;

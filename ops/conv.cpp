@@ -8,6 +8,7 @@
 #include "ops/autocast.h"
 #include "ops/elementwise.h"
 #include "ops/factory.h"
+#include "ops/fused.h"
 #include "ops/indexing.h"
 #include "ops/internal.h"
 #include "ops/linalg.h"
@@ -57,14 +58,20 @@ Tensor unfold(const Tensor& x, int64_t kh, int64_t kw, const Conv2dOptions& opt,
   return cols;
 }
 
-// Forward of the unfold + matmul formulation, used to differentiate a convolution
-// twice (create_graph): the direct kernels' backward is not itself differentiable.
+// The composite form (ops/fused.h): unfold + matmul, [O, K] @ [N, K, L] per group. The
+// fallback where the direct kernels do not apply, and what create_graph differentiates.
 static Tensor conv2d_composite(const Tensor& x, const Tensor& w, const Conv2dOptions& opt, int64_t OH, int64_t OW) {
   const int64_t N = x.size(0), C = x.size(1), O = w.size(0), G = opt.groups, kh = w.size(2), kw = w.size(3);
-  Tensor cols = unfold(x, kh, kw, opt);
+  Tensor cols = unfold(x, kh, kw, opt);  // [N, C*kh*kw, L]
   Tensor out = G == 1 ? matmul(w.reshape({O, -1}), cols)
                       : matmul(w.reshape({G, O / G, -1}), cols.reshape({N, G, C / G * kh * kw, OH * OW}));
   return out.reshape({N, O, OH, OW});
+}
+
+// Whether the backend's direct convolution kernels take these operands.
+static bool conv2d_direct_applies(const Tensor& x, const Tensor& w) {
+  return x.device() == w.device() && x.dtype() == w.dtype() &&
+         (x.device().is_cuda() ? is_floating(x.dtype()) : (x.dtype() == DType::Float32 || x.dtype() == DType::Float64));
 }
 
 // Convolution through the backend's per-image kernels (columns of one image at a time
@@ -86,12 +93,9 @@ static Tensor conv2d_direct(const Tensor& x, const Tensor& w, const Tensor& bias
              Tensor gb = rb ? gr[0].sum({0, 2, 3}) : Tensor();
              Tensor xin = sx.unpack(), win = sw.unpack();
              if (GradMode::is_enabled()) {  // create_graph: differentiate the composite form
-               Tensor y = conv2d_composite(xin, win, opt, OH, OW);
-               TensorList wrt;
-               if (rx) wrt.push_back(xin);
-               if (rw) wrt.push_back(win);
-               TensorList gs = autograd::grad({y}, wrt, {gr[0]}, true, true, true);
-               return {rx ? gs[0] : Tensor(), rw ? gs[rx ? 1 : 0] : Tensor(), gb};
+               TensorList gs = composite_backward(
+                   [&](const TensorList& in) { return conv2d_composite(in[0], in[1], opt, OH, OW); }, {xin, win}, gr[0]);
+               return {rx ? gs[0] : Tensor(), rw ? gs[1] : Tensor(), gb};
              }
              Tensor xcont = contiguous_raw(xin), wcont = contiguous_raw(win), gcont = contiguous_raw(gr[0]);
              Tensor gx = rx ? empty_on(xin.sizes(), xin.dtype(), xin.device()) : Tensor();
@@ -120,24 +124,14 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2d
     ANNEAL_CHECK(bias.dim() == 1 && bias.size(0) == O, ValueError, "conv2d: bias must have shape [", O, "], got ",
                  bias.shape_str());
   Conv2dGeometry g = conv_geometry(kh, kw, opt);
-  const int64_t N = x.size(0), OH = g.out_h(x.size(2)), OW = g.out_w(x.size(3));
-  if (x.device() == w.device() && x.dtype() == w.dtype() &&
-      (x.device().is_cuda() ? is_floating(x.dtype()) : (x.dtype() == DType::Float32 || x.dtype() == DType::Float64))) {
+  const int64_t OH = g.out_h(x.size(2)), OW = g.out_w(x.size(3));
+  if (conv2d_direct_applies(x, w)) {
     ANNEAL_CHECK(OH > 0 && OW > 0, ValueError, "conv2d: the kernel (", kh, "x", kw, ", dilation ", opt.dilation_h, "x",
                  opt.dilation_w, ") is larger than the padded input (", double(x.size(2)) + 2.0 * double(opt.pad_h), "x",
                  double(x.size(3)) + 2.0 * double(opt.pad_w), ")");
     return conv2d_direct(x, w, bias, opt, g, OH, OW);
   }
-  Tensor cols = unfold(x, kh, kw, opt);  // [N, C*kh*kw, L]
-  Tensor out;
-  if (G == 1) {
-    out = matmul(w.reshape({O, -1}), cols);  // [O, K] @ [N, K, L] → [N, O, L]
-  } else {
-    Tensor cg = cols.reshape({N, G, C / G * kh * kw, OH * OW});
-    Tensor wg = w.reshape({G, O / G, -1});
-    out = matmul(wg, cg);  // [N, G, O/G, L]
-  }
-  out = out.reshape({N, O, OH, OW});
+  Tensor out = conv2d_composite(x, w, opt, OH, OW);
   if (bias.defined()) out = out + bias.reshape({1, O, 1, 1});
   return out;
 }

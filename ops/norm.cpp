@@ -7,6 +7,7 @@
 #include "ops/autocast.h"
 #include "ops/elementwise.h"
 #include "ops/factory.h"
+#include "ops/fused.h"
 #include "ops/indexing.h"
 #include "ops/internal.h"
 #include "ops/linalg.h"
@@ -17,6 +18,21 @@
 namespace anneal {
 using namespace detail;
 using autograd::record;
+
+// Batch norm in training mode, composite form (ops/fused.h): normalised by the statistics
+// of x itself over every dim but the channels, then the per-channel affine map. The
+// fallback for inputs the fused passes do not take, and what create_graph differentiates.
+static Tensor batch_norm_train_composite(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps) {
+  IntList dims = {0};
+  for (int64_t i = 2; i < x.dim(); ++i) dims.push_back(i);
+  Shape bshape(size_t(x.dim()), 1);
+  bshape[1] = x.size(1);
+  Tensor centered = x - mean(x, dims, true);
+  Tensor y = centered * rsqrt(mean(centered * centered, dims, true) + eps);
+  if (weight.defined()) y = y * weight.reshape(bshape);
+  if (bias.defined()) y = y + bias.reshape(bshape);
+  return y;
+}
 
 // Batch norm in training mode with two passes over the activations forward (per-channel
 // sums, then one affine map) and two backward, instead of the ~7 + ~12 of the composite.
@@ -56,25 +72,14 @@ static Tensor batch_norm_train_fused(const Tensor& x, const Tensor& running_mean
   if (autograd::any_requires_grad({x, weight, bias})) {
     SavedTensor sx(x, false), sw(weight, false);
     record("NativeBatchNormBackward0", {x, weight, bias}, {y},
-           [sx, sw, mu, invstd, N, C, L, n, eps, has_w = weight.defined(), has_b = bias.defined()](const TensorList& gr) -> TensorList {
+           [sx, sw, sb = SavedTensor(bias, false), mu, invstd, N, C, L, n, eps, has_w = weight.defined(),
+            has_b = bias.defined()](const TensorList& gr) -> TensorList {
              Tensor xin = sx.unpack(), w = sw.unpack();
-             Shape bshape(size_t(xin.dim()), 1);
-             bshape[1] = C;
              const DType dt = xin.dtype();
-             if (GradMode::is_enabled()) {  // create_graph: the formula with ops
-               IntList dims = {0};
-               for (int64_t i = 2; i < xin.dim(); ++i) dims.push_back(i);
-               // the statistics as functions of x, so the second derivative sees them
-               Tensor m = mean(xin, dims, true);
-               Tensor centered = xin - m;
-               Tensor is = rsqrt(mean(centered * centered, dims, true) + eps);
-               Tensor xhat = centered * is;
-               Tensor g = gr[0];
-               Tensor gw = has_w ? g * w.reshape(bshape) : g;
-               Tensor sg = sum(gw, dims, true), sgx = sum(gw * xhat, dims, true);
-               Tensor dx = is * (gw - sg / n - xhat * sgx / n);
-               return {dx, has_w ? sum(g * xhat, dims) : Tensor(), has_b ? sum(g, dims) : Tensor()};
-             }
+             if (GradMode::is_enabled())  // create_graph: differentiate the composite form
+               return composite_backward(
+                   [eps](const TensorList& in) { return batch_norm_train_composite(in[0], in[1], in[2], eps); },
+                   {xin, w, sb.unpack()}, gr[0]);
              Backend& be = backend_of(xin);
              Tensor gcont = contiguous_raw(gr[0]), xcont = contiguous_raw(xin);
              Tensor g3 = make_view(gcont, {N, C, L}, {C * L, L, 1}, gcont.storage_offset());
@@ -118,19 +123,15 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     const int64_t n = x.numel() / std::max<int64_t>(C, 1);
     ANNEAL_CHECK(n > 1, ValueError, "batch_norm: expected more than 1 value per channel when training, got input size ",
                  x.shape_str());
-    if (is_floating(x.dtype())) {
-      return batch_norm_train_fused(x, running_mean, running_var, weight, bias, momentum, eps);
-    }
-    Tensor mu = mean(x, dims, true);
-    Tensor centered = x - mu;
-    Tensor v = mean(centered * centered, dims, true);
-    y = centered * rsqrt(v + eps);
+    if (is_floating(x.dtype())) return batch_norm_train_fused(x, running_mean, running_var, weight, bias, momentum, eps);
     if (running_mean.defined() && running_var.defined()) {
       NoGradGuard ng;
+      Tensor mu = mean(x, dims, true), centered = x - mu, v = mean(centered * centered, dims, true);
       Tensor rm = running_mean, rv = running_var;
       rm.mul_(1 - momentum).add_(mu.reshape({C}).to(rm.dtype()) * momentum);
       rv.mul_(1 - momentum).add_(v.reshape({C}).to(rv.dtype()) * (momentum * double(n) / double(n - 1)));
     }
+    return batch_norm_train_composite(x, weight, bias, eps);
   } else {
     ANNEAL_CHECK(running_mean.defined() && running_var.defined(), ValueError,
                  "batch_norm: running_mean and running_var are required in eval mode");
@@ -138,6 +139,18 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
   }
   if (weight.defined()) y = y * weight.reshape(bshape);
   if (bias.defined()) y = y + bias.reshape(bshape);
+  return y;
+}
+
+// Layer norm over the last k dims, composite form (ops/fused.h): the fallback where the
+// row kernel does not apply, and what create_graph differentiates.
+static Tensor layer_norm_composite(const Tensor& x, int64_t k, const Tensor& weight, const Tensor& bias, double eps) {
+  IntList dims;
+  for (int64_t i = x.dim() - k; i < x.dim(); ++i) dims.push_back(i);
+  Tensor centered = x - mean(x, dims, true);
+  Tensor y = centered * rsqrt(mean(centered * centered, dims, true) + eps);
+  if (weight.defined()) y = y * weight;
+  if (bias.defined()) y = y + bias;
   return y;
 }
 
@@ -158,23 +171,15 @@ Tensor layer_norm_fused(const Tensor& x, int64_t k, const Tensor& weight, const 
   backend_of(x).layer_norm_rows(as_rows(x, n), weight.defined() ? as_rows(weight, n) : Tensor(),
                                 bias.defined() ? as_rows(bias, n) : Tensor(), eps, as_rows(y, n), mu, rstd);
   if (autograd::any_requires_grad({x, weight, bias})) {
-    SavedTensor sx(x, false), sw(weight, false);
+    SavedTensor sx(x, false), sw(weight, false), sb(bias, false);
     const bool has_w = weight.defined(), has_b = bias.defined();
     record("NativeLayerNormBackward0", {x, weight, bias}, {y},
-           [sx, sw, mu, rstd, k, n, rows, eps, has_w, has_b](const TensorList& gr) -> TensorList {
+           [sx, sw, sb, mu, rstd, k, n, rows, eps, has_w, has_b](const TensorList& gr) -> TensorList {
              Tensor xin = sx.unpack(), w = sw.unpack(), g = gr[0];
-             if (GradMode::is_enabled()) {  // create_graph: the formula with ops, statistics as functions of x
-               IntList dims, lead;
-               for (int64_t i = xin.dim() - k; i < xin.dim(); ++i) dims.push_back(i);
-               for (int64_t i = 0; i < xin.dim() - k; ++i) lead.push_back(i);
-               Tensor m = mean(xin, dims, true);
-               Tensor centered = xin - m;
-               Tensor is = rsqrt(mean(centered * centered, dims, true) + eps);
-               Tensor xhat = centered * is;
-               Tensor gw = has_w ? g * w : g;
-               Tensor dx = is * (gw - mean(gw, dims, true) - xhat * mean(gw * xhat, dims, true));
-               return {dx, has_w ? sum(g * xhat, lead) : Tensor(), has_b ? sum(g, lead) : Tensor()};
-             }
+             if (GradMode::is_enabled())  // create_graph: differentiate the composite form
+               return composite_backward(
+                   [k, eps](const TensorList& in) { return layer_norm_composite(in[0], k, in[1], in[2], eps); },
+                   {xin, w, sb.unpack()}, g);
              Tensor dx = empty_on(xin.sizes(), xin.dtype(), xin.device());
              Tensor dw = has_w ? empty_on(w.sizes(), w.dtype(), w.device()) : Tensor();
              Shape norm_shape;
@@ -207,16 +212,9 @@ Tensor layer_norm(const Tensor& x, const IntList& normalized_shape, const Tensor
     ANNEAL_CHECK(weight.sizes() == ns, ValueError, "layer_norm: weight must have shape ", shape_to_string(ns));
   if (bias.defined())
     ANNEAL_CHECK(bias.sizes() == ns, ValueError, "layer_norm: bias must have shape ", shape_to_string(ns));
-  IntList dims;
-  for (int64_t i = x.dim() - k; i < x.dim(); ++i) dims.push_back(i);
   auto same = [&](const Tensor& t) { return !t.defined() || (t.dtype() == x.dtype() && t.device() == x.device()); };
   if (rows_kernel_applies(x, x.dim() - 1) && same(weight) && same(bias)) return layer_norm_fused(x, k, weight, bias, eps);
-  Tensor mu = mean(x, dims, true);
-  Tensor centered = x - mu;
-  Tensor y = centered * rsqrt(mean(centered * centered, dims, true) + eps);
-  if (weight.defined()) y = y * weight;
-  if (bias.defined()) y = y + bias;
-  return y;
+  return layer_norm_composite(x, k, weight, bias, eps);
 }
 
 Tensor group_norm(const Tensor& x, int64_t G, const Tensor& weight, const Tensor& bias, double eps) {

@@ -140,8 +140,9 @@ def test_python_threads_run_while_ops_work(op, one_thread):
 
     fns[op]()  # warm-up
     # Released: this thread runs through most of the op (about half of it when other
-    # processes compete for the 2 cores); held: only at the few call boundaries.
-    assert share_of_time_python_ran_beside(repeated) > 0.25
+    # processes compete for the 2 cores); held: only at the few call boundaries. Other
+    # processes can only lower the share, so the best of three tries is compared.
+    assert max(share_of_time_python_ran_beside(repeated) for _ in range(3)) > 0.25
 
 
 def test_capturable_adam_matches_adam():
