@@ -9,6 +9,7 @@
 #include <string>
 
 #include "anneal.h"
+#include "runtime/env.h"
 #include "bench_util.h"
 
 using namespace anneal;
@@ -27,8 +28,7 @@ double ms_per_call(const std::function<void()>& f, int inner) {
 void emit(const std::string& name, double ms, const char* unit, double value) {
   // ANNEAL_CUDA_VECTORIZE=0 runs the elementwise kernels without 16-byte loads: tagged so
   // the two runs sit side by side
-  const char* vec = std::getenv("ANNEAL_CUDA_VECTORIZE");
-  const char* impl = vec && vec[0] == '0' ? "anneal-novec" : "anneal";
+  const char* impl = env_switch("ANNEAL_CUDA_VECTORIZE", true) ? "anneal" : "anneal-novec";
   char line[256];
   std::snprintf(line, sizeof line, "{\"bench\": \"gpu\", \"impl\": \"%s\", \"case\": \"%s\", \"ms\": %.4f, \"%s\": %.1f}",
                 impl, name.c_str(), ms, unit, value);

@@ -9,7 +9,7 @@
 
 #include "core/autograd/grad_mode.h"
 #include "core/error.h"
-#include "kernels/backend.h"
+#include "runtime/device.h"
 #include "ops/ops.h"
 
 namespace anneal::data {

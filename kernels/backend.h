@@ -7,6 +7,7 @@
 
 #include "core/allocator.h"
 #include "core/tensor.h"
+#include "runtime/device.h"
 
 namespace anneal {
 
@@ -170,23 +171,9 @@ class Backend {
   virtual void copy_across(const Tensor& dst, const Tensor& src, bool non_blocking = false) = 0;
 };
 
-// The backend and allocator of a device; a CUDA device in a build without CUDA, or with
-// no such GPU, is a DeviceError.
+// The backend of a device; a CUDA device in a build without CUDA, or with no such GPU, is
+// a DeviceError. (Device queries and allocators: runtime/device.h.)
 Backend& backend_for(Device d);
 inline Backend& backend_of(const Tensor& t) { return backend_for(t.device()); }
-Allocator* allocator_for(Device d);
-bool cuda_is_available();
-int cuda_device_count();
-bool cuda_is_built();  // compiled with the CUDA backend (whether or not a GPU is present)
-// float32 matrix products on CUDA may use TF32 tensor cores (10-bit mantissa inputs,
-// float32 accumulation): faster, ~1e-3 relative error. Off by default, as in PyTorch.
-void cuda_set_allow_tf32(bool allow);
-bool cuda_allow_tf32();
-// Page-locked host memory, which CUDA copies from and to asynchronously and at full
-// speed; null when no CUDA device is available.
-Allocator* pinned_host_allocator();
-// Waits for all work queued on a CUDA device (-1: the current one); a DeviceError when
-// there is no such device.
-void cuda_synchronize(int device = -1);
 
 }  // namespace anneal

@@ -1,6 +1,6 @@
 #include "ops/internal.h"
 
-#include "kernels/cuda_graph.h"
+#include "runtime/cuda_graph.h"
 
 #include <algorithm>
 

@@ -7,7 +7,7 @@
 #include "core/autograd/engine.h"
 #include "core/autograd/grad_mode.h"
 #include "core/error.h"
-#include "kernels/cuda_graph.h"
+#include "runtime/cuda_graph.h"
 #include "ops/ops.h"
 #include "ops/optim_steps.h"
 

@@ -2,7 +2,7 @@
 #include <algorithm>
 #include "core/tensor_impl.h"
 #include "kernels/cpu/cpu_backend.h"
-#include "kernels/cpu/parallel.h"
+#include "runtime/thread_pool.h"
 
 namespace anneal::cpu {
 

@@ -6,7 +6,7 @@
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/fast_math.h"
 #include "kernels/cpu/loops.h"
-#include "kernels/cpu/parallel.h"
+#include "runtime/thread_pool.h"
 #include "kernels/cpu/simd.h"
 
 namespace anneal::cpu {

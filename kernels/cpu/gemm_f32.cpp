@@ -14,7 +14,7 @@
 #include <optional>
 #include <vector>
 
-#include "kernels/cpu/parallel.h"
+#include "runtime/thread_pool.h"
 
 namespace anneal::cpu {
 namespace {

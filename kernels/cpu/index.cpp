@@ -4,7 +4,7 @@
 
 #include "core/tensor_impl.h"
 #include "kernels/cpu/cpu_backend.h"
-#include "kernels/cpu/parallel.h"
+#include "runtime/thread_pool.h"
 
 namespace anneal::cpu {
 namespace {

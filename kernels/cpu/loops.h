@@ -9,7 +9,7 @@
 #include "core/error.h"
 #include "core/tensor_impl.h"
 #include "kernels/strided_layout.h"
-#include "kernels/cpu/parallel.h"
+#include "runtime/thread_pool.h"
 
 namespace anneal::cpu {
 

@@ -5,7 +5,7 @@
 
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/gemm_f32.h"
-#include "kernels/cpu/parallel.h"
+#include "runtime/thread_pool.h"
 
 namespace anneal::cpu {
 namespace {

@@ -5,7 +5,7 @@
 #include "core/error.h"
 #include "core/tensor_impl.h"
 #include "kernels/cpu/cpu_backend.h"
-#include "kernels/cpu/parallel.h"
+#include "runtime/thread_pool.h"
 #include "kernels/cpu/simd.h"
 
 namespace anneal::cpu {

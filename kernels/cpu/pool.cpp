@@ -3,7 +3,7 @@
 #include <type_traits>
 
 #include "kernels/cpu/cpu_backend.h"
-#include "kernels/cpu/parallel.h"
+#include "runtime/thread_pool.h"
 #include "kernels/cpu/simd.h"
 
 namespace anneal::cpu {

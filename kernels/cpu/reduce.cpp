@@ -5,7 +5,7 @@
 
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/reduce_combine.h"
-#include "kernels/cpu/parallel.h"
+#include "runtime/thread_pool.h"
 
 namespace anneal::cpu {
 namespace {

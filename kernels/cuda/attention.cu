@@ -15,6 +15,7 @@
 #include <cstdlib>
 
 #include "kernels/cuda/cuda_common.cuh"
+#include "runtime/env.h"
 #include "kernels/cuda/kernels.h"
 
 namespace anneal::cuda {
@@ -178,10 +179,7 @@ __global__ void __launch_bounds__(kWarps * 32) flash_forward_kernel(FlashParams<
 }
 
 bool flash_enabled() {
-  static const bool on = [] {
-    const char* e = std::getenv("ANNEAL_FLASH_ATTENTION");
-    return !(e && e[0] == '0');
-  }();
+  static const bool on = env_switch("ANNEAL_FLASH_ATTENTION", true);
   return on;
 }
 

@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "kernels/cuda/cuda_common.cuh"
+#include "runtime/env.h"
 #include "kernels/cuda/kernels.h"
 
 namespace anneal::cuda {
@@ -122,10 +123,7 @@ cublasLtHandle_t lt_handle() {
 }
 
 bool lt_enabled() {
-  static const bool on = [] {
-    const char* e = std::getenv("ANNEAL_CUBLASLT");
-    return !(e && e[0] == '0');
-  }();
+  static const bool on = env_switch("ANNEAL_CUBLASLT", true);
   return on;
 }
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "runtime/env.h"
 #include "core/stream_allocator.h"
 #include "core/tensor_impl.h"
 #include "kernels/cuda/cuda_backend.h"
@@ -18,10 +19,7 @@
 namespace anneal::cuda {
 
 void check_launch(const char* op) {
-  static const bool sync_checks = [] {
-    const char* e = std::getenv("ANNEAL_CUDA_SYNC_CHECKS");
-    return e && e[0] == '1';
-  }();
+  static const bool sync_checks = env_switch("ANNEAL_CUDA_SYNC_CHECKS", false);
   ANNEAL_CUDA_CHECK(cudaGetLastError(), str("CUDA ", op, " (launch)"));
   // (no waiting while a graph is captured: the kernel has not run, and waiting is refused)
   if (sync_checks && !stream_capturing()) ANNEAL_CUDA_CHECK(cudaDeviceSynchronize(), str("CUDA ", op, " (kernel)"));
@@ -48,10 +46,7 @@ class CudaCachingAllocator final : public StreamCachingAllocator {
   // bytes (NaN for floats), so elements a kernel never writes are caught.
   void* allocate(size_t nbytes) override {
     void* p = StreamCachingAllocator::allocate(nbytes);
-    static const bool poison = [] {
-      const char* e = std::getenv("ANNEAL_CUDA_POISON");
-      return e && e[0] == '1';
-    }();
+    static const bool poison = env_switch("ANNEAL_CUDA_POISON", false);
     if (poison && nbytes > 0) {
       DeviceGuard g(device_);
       ANNEAL_CUDA_CHECK(cudaMemsetAsync(p, 0xFF, nbytes, cuda::current_stream()), "CUDA allocator (poison)");

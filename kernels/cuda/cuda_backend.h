@@ -13,7 +13,7 @@ void synchronize(int device_index);  // -1: the current device
 Allocator* pinned_allocator();       // page-locked host memory (cudaHostAlloc), cached
 
 // Streams and events as opaque handles (cudaStream_t / cudaEvent_t; null: the default
-// stream), behind anneal::CudaStream / CudaEvent (kernels/cuda_stream.h).
+// stream), behind anneal::CudaStream / CudaEvent (runtime/cuda_stream.h).
 void* stream_create(int device);
 void stream_destroy(int device, void* stream);
 void stream_synchronize(int device, void* stream);
@@ -28,7 +28,7 @@ void event_synchronize(void* event);
 bool event_query(void* event);
 double event_elapsed_ms(void* start, void* end);
 
-// CUDA graphs (kernels/cuda/graphs.cu), behind anneal::CudaGraph (kernels/cuda_graph.h).
+// CUDA graphs (kernels/cuda/graphs.cu), behind anneal::CudaGraph (runtime/cuda_graph.h).
 void* graph_create(int device);
 void graph_capture_begin(void* graph);
 void graph_capture_end(void* graph);

@@ -10,6 +10,7 @@
 #include <type_traits>
 
 #include "core/error.h"
+#include "runtime/env.h"
 #include "core/tensor_impl.h"
 #include "kernels/strided_layout.h"
 
@@ -204,10 +205,7 @@ __global__ void vectorized_kernel(StridedLayout<K> L, int64_t nvec, int64_t item
 
 // ANNEAL_CUDA_VECTORIZE=0 turns the 16-byte path off (to measure what it brings).
 inline bool vectorize_enabled() {
-  static const bool on = [] {
-    const char* e = std::getenv("ANNEAL_CUDA_VECTORIZE");
-    return !(e && e[0] == '0');
-  }();
+  static const bool on = env_switch("ANNEAL_CUDA_VECTORIZE", true);
   return on;
 }
 

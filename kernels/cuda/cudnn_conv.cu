@@ -6,6 +6,7 @@
 // false when cuDNN cannot take the call (not built, ANNEAL_CUDNN=0, dtype, empty
 // tensors), and conv.cu runs its im2col path instead.
 #include "kernels/cuda/cudnn_conv.h"
+#include "runtime/env.h"
 
 #ifdef ANNEAL_WITH_CUDNN
 #include <cudnn.h>
@@ -30,10 +31,7 @@ namespace {
   } while (0)
 
 bool cudnn_enabled() {
-  static const bool on = [] {
-    const char* e = std::getenv("ANNEAL_CUDNN");
-    return !(e && e[0] == '0');
-  }();
+  static const bool on = env_switch("ANNEAL_CUDNN", true);
   return on;
 }
 

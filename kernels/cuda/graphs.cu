@@ -1,4 +1,4 @@
-// CUDA graph capture and replay behind anneal::CudaGraph (kernels/cuda_graph.h): a
+// CUDA graph capture and replay behind anneal::CudaGraph (runtime/cuda_graph.h): a
 // capture stream with its own allocator pool, stream capture in thread-local mode.
 #include <atomic>
 

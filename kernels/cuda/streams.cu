@@ -1,5 +1,5 @@
 // Streams and events: the per-thread current stream of each device, and thin checked
-// wrappers over the runtime calls (see kernels/cuda_stream.h for the user-facing types).
+// wrappers over the runtime calls (see runtime/cuda_stream.h for the user-facing types).
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/cuda_common.cuh"
 

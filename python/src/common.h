@@ -21,6 +21,12 @@ std::string type_name(py::handle v);
 Tensor as_tensor(py::handle v, const Tensor& like, const char* what);
 // Dims given as an int, a tuple/list of ints, or *args.
 IntList to_int_list(py::handle v, const char* what);
+// GELU's `approximate`: "none" or "tanh" (anything else is a ValueError, as in PyTorch).
+inline bool gelu_uses_tanh(const std::string& approximate) {
+  ANNEAL_CHECK(approximate == "none" || approximate == "tanh", ValueError,
+               "gelu: approximate argument must be either none or tanh, got '", approximate, "'");
+  return approximate == "tanh";
+}
 
 // numpy <-> anneal
 DType dtype_from_numpy(const py::dtype& dt);

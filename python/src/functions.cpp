@@ -205,7 +205,7 @@ void bind_functions(py::module_& m) {
   // ---- nn.functional ----
   py::module_ F = m.def_submodule("functional", "anneal.nn.functional");
   F.def("relu", &relu, GilRelease());
-  F.def("gelu", [](const Tensor& x, const std::string& approximate) { return gelu(x, approximate == "tanh"); },
+  F.def("gelu", [](const Tensor& x, const std::string& approximate) { return gelu(x, gelu_uses_tanh(approximate)); },
         py::arg("input"), py::arg("approximate") = "none", GilRelease());
   F.def("silu", &silu, GilRelease());
   F.def("sigmoid", &sigmoid, GilRelease());

@@ -130,7 +130,7 @@ void bind_nn(py::module_& root) {
   layer<nn::Sigmoid>(m, "Sigmoid").def(py::init<>());
   layer<nn::Identity>(m, "Identity").def(py::init<>());
   layer<nn::GELU>(m, "GELU").def(py::init([](const std::string& approximate) {
-    return std::make_shared<nn::GELU>(approximate == "tanh");
+    return std::make_shared<nn::GELU>(gelu_uses_tanh(approximate));
   }), py::arg("approximate") = "none");
   layer<nn::MaxPool2d>(m, "MaxPool2d")
       .def(py::init<int64_t, int64_t, int64_t>(), py::arg("kernel_size"), py::arg("stride") = -1, py::arg("padding") = 0);

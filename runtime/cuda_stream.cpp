@@ -1,11 +1,11 @@
 // CudaStream / CudaEvent over the CUDA backend's entry points (kernels/cuda/cuda_backend.h),
 // or DeviceErrors in a build without it.
-#include "kernels/cuda_stream.h"
+#include "runtime/cuda_stream.h"
 
 #include "core/error.h"
 #include "core/tensor.h"
 #include "core/tensor_impl.h"
-#include "kernels/backend.h"
+#include "runtime/device.h"
 #ifdef ANNEAL_WITH_CUDA
 #include "kernels/cuda/cuda_backend.h"
 #endif

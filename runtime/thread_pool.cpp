@@ -1,4 +1,4 @@
-#include "kernels/cpu/parallel.h"
+#include "runtime/thread_pool.h"
 
 #include <omp.h>
 
@@ -7,16 +7,27 @@
 #include <exception>
 #include <mutex>
 
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+
 #include "core/error.h"
 
 namespace anneal {
 namespace {
+// More threads than this is a typo or an attack, not a machine: OpenMP would try to start
+// them all at the next parallel loop and abort when the system refuses.
+constexpr int kMaxThreads = 4096;
+
 int initial_threads() {
   if (const char* env = std::getenv("ANNEAL_NUM_THREADS")) {
-    int n = std::atoi(env);
-    if (n > 0) return n;
+    char* end = nullptr;
+    const long n = std::strtol(env, &end, 10);
+    if (end != env && *end == '\0' && n > 0 && n <= kMaxThreads) return int(n);
+    std::fprintf(stderr, "anneal: ignoring ANNEAL_NUM_THREADS='%s' (expected a whole number from 1 to %d)\n", env,
+                 kMaxThreads);
   }
-  return omp_get_max_threads();
+  return std::min(omp_get_max_threads(), kMaxThreads);
 }
 std::atomic<int>& num_threads() {
   static std::atomic<int> n{initial_threads()};
@@ -25,7 +36,8 @@ std::atomic<int>& num_threads() {
 }  // namespace
 
 void set_num_threads(int n) {
-  ANNEAL_CHECK(n > 0, ValueError, "set_num_threads: expected a positive number of threads, got ", n);
+  ANNEAL_CHECK(n > 0 && n <= kMaxThreads, ValueError, "set_num_threads: expected 1 to ", kMaxThreads,
+               " threads, got ", n);
   num_threads() = n;
   omp_set_num_threads(n);  // Eigen's GEMM follows OpenMP's setting
 }

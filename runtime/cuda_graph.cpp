@@ -1,6 +1,6 @@
 // CudaGraph over the CUDA backend's graph entry points, or DeviceErrors in a build
 // without it.
-#include "kernels/cuda_graph.h"
+#include "runtime/cuda_graph.h"
 
 #include "core/error.h"
 #ifdef ANNEAL_WITH_CUDA
