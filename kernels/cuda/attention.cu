@@ -213,8 +213,9 @@ void launch(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out
 
 }  // namespace
 
-bool flash_attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
+bool CudaBackend::attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
                              bool causal, double scale) {
+  DeviceGuard device_guard(device_);
   if (!flash_enabled()) return false;
   const DType dt = q.dtype();
   if ((dt != DType::BFloat16 && dt != DType::Float16) || k.dtype() != dt || v.dtype() != dt) return false;

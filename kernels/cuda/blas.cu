@@ -73,7 +73,8 @@ Operand as_column_major(int64_t rows, int64_t cols, int64_t rs, int64_t cs) {
 
 }  // namespace
 
-void bmm(const Tensor& a, const Tensor& b, const Tensor& out) {
+void CudaBackend::bmm(const Tensor& a, const Tensor& b, const Tensor& out) {
+  DeviceGuard device_guard(device_);
   const int64_t B = a.size(0), M = a.size(1), K = a.size(2), N = b.size(2);
   if (B == 0 || M == 0 || N == 0) return;
   if (K == 0) {
@@ -154,7 +155,8 @@ constexpr size_t kLtWorkspace = size_t(32) << 20;  // what cuBLASLt suggests for
 
 }  // namespace
 
-bool gemm_bias(const Tensor& a, const Tensor& b, const Tensor& bias, const Tensor& out) {
+bool CudaBackend::gemm_bias(const Tensor& a, const Tensor& b, const Tensor& bias, const Tensor& out) {
+  DeviceGuard device_guard(device_);
   const DType dt = a.dtype();
   if (!lt_enabled() || (dt != DType::Float32 && dt != DType::Float16 && dt != DType::BFloat16)) return false;
   if (b.dtype() != dt || bias.dtype() != dt || out.dtype() != dt || !bias.is_contiguous() || !out.is_contiguous())

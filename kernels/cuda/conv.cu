@@ -25,20 +25,21 @@ void add_bias_impl(const Tensor& out, const Tensor& bias, int64_t O, int64_t L) 
 
 // out [N, Og, L] (a view into a [N, O, L] tensor at group gi) = a · b, through a
 // contiguous temporary when the view is not one block.
-void bmm_into(const Tensor& a, const Tensor& b, const Tensor& out_view, bool contiguous) {
+void bmm_into(CudaBackend& be, const Tensor& a, const Tensor& b, const Tensor& out_view, bool contiguous) {
   if (contiguous) {
-    bmm(a, b, out_view);
+    be.bmm(a, b, out_view);
     return;
   }
   Tensor tmp = make_empty(out_view.sizes(), out_view.dtype(), allocator_for(out_view.device()));
-  bmm(a, b, tmp);
-  copy(out_view, tmp);
+  be.bmm(a, b, tmp);
+  be.copy(out_view, tmp);
 }
 
 }  // namespace
 
-void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& out, const Conv2dGeometry& g,
+void CudaBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& out, const Conv2dGeometry& g,
                     int64_t groups) {
+  DeviceGuard device_guard(device_);
   const int64_t N = x.size(0), C = x.size(1), O = w.size(0), L = out.size(2) * out.size(3);
   const int64_t KK = g.kh * g.kw, Cg = C / groups, Og = O / groups, Kg = Cg * KK;
   if (N == 0 || O == 0 || L == 0) return;
@@ -49,14 +50,15 @@ void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const 
       Tensor a = make_view(w, {N, Og, Kg}, {0, Kg, 1}, w.impl()->offset() + gi * Og * Kg);
       Tensor b = make_view(cols, {N, Kg, L}, {C * KK * L, L, 1}, gi * Kg * L);
       Tensor o = make_view(out, {N, Og, L}, {O * L, L, 1}, out.impl()->offset() + gi * Og * L);
-      bmm_into(a, b, o, groups == 1);
+      bmm_into(*this, a, b, o, groups == 1);
     }
   }
   if (bias.defined()) ANNEAL_CUDA_DISPATCH_FLOATING(out.dtype(), "conv2d", (add_bias_impl<T>(out, bias, O, L)));
 }
 
-void conv2d_backward(const Tensor& gout, const Tensor& x, const Tensor& w, const Tensor& grad_x, const Tensor& grad_w,
+void CudaBackend::conv2d_backward(const Tensor& gout, const Tensor& x, const Tensor& w, const Tensor& grad_x, const Tensor& grad_w,
                      const Conv2dGeometry& g, int64_t groups) {
+  DeviceGuard device_guard(device_);
   const int64_t N = x.size(0), C = x.size(1), O = w.size(0), L = gout.size(2) * gout.size(3);
   const int64_t KK = g.kh * g.kw, Cg = C / groups, Og = O / groups, Kg = Cg * KK;
   if (N > 0 && L > 0 && cudnn_conv2d_backward(gout, x, w, grad_x, grad_w, g, groups)) return;
@@ -88,7 +90,7 @@ void conv2d_backward(const Tensor& gout, const Tensor& x, const Tensor& w, const
       Tensor a = make_view(w, {N, Kg, Og}, {0, 1, Kg}, w.impl()->offset() + gi * Og * Kg);  // w_gᵀ
       Tensor b = make_view(gout, {N, Og, L}, {O * L, L, 1}, go + gi * Og * L);
       Tensor o = make_view(dcols, {N, Kg, L}, {C * KK * L, L, 1}, gi * Kg * L);
-      bmm_into(a, b, o, groups == 1);
+      bmm_into(*this, a, b, o, groups == 1);
     }
     col2im(dcols, grad_x, g);
   }

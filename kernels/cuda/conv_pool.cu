@@ -2,6 +2,7 @@
 // kernels, with the CPU backend's contracts (kernels/cpu/{conv,pool,channel}.cpp).
 // col2im gathers per input pixel (a fixed order, no atomics); pooling's backward adds by
 // index with atomics, since overlapping windows may pick the same pixel.
+#include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/cuda_common.cuh"
 #include "kernels/cuda/kernels.h"
 
@@ -167,7 +168,7 @@ void max_pool_backward_impl(const Tensor& grad_out, const Tensor& indices, const
   if constexpr (std::is_same_v<T, uint8_t> || std::is_same_v<T, bool>) {
     throw NotImplementedError("CUDA max_pool2d backward: unsupported dtype");
   } else {
-    fill(grad_in, Scalar(0));
+    backend(grad_in.device().index).fill(grad_in, Scalar(0));
     const int64_t total = grad_out.numel();
     if (total == 0) return;
     const int64_t L = grad_out.size(2) * grad_out.size(3), HW = grad_in.size(2) * grad_in.size(3);
@@ -201,24 +202,30 @@ void channel_affine_impl(const Tensor& a, const Tensor& b, const Tensor& ca, con
 
 }  // namespace
 
-void im2col(const Tensor& in, const Tensor& cols, const Conv2dGeometry& g, double pad_value) {
+void CudaBackend::im2col(const Tensor& in, const Tensor& cols, const Conv2dGeometry& g, double pad_value) {
+  DeviceGuard device_guard(device_);
   ANNEAL_CUDA_DISPATCH_ALL(in.dtype(), "im2col", (im2col_impl<T>(in, cols, g, pad_value)));
 }
-void col2im(const Tensor& cols, const Tensor& out, const Conv2dGeometry& g) {
+void CudaBackend::col2im(const Tensor& cols, const Tensor& out, const Conv2dGeometry& g) {
+  DeviceGuard device_guard(device_);
   ANNEAL_CUDA_DISPATCH_ALL(out.dtype(), "col2im", (col2im_impl<T>(cols, out, g)));
 }
-void max_pool2d(const Tensor& in, const Tensor& out, const Tensor& indices, const Conv2dGeometry& g) {
+void CudaBackend::max_pool2d(const Tensor& in, const Tensor& out, const Tensor& indices, const Conv2dGeometry& g) {
+  DeviceGuard device_guard(device_);
   ANNEAL_CUDA_DISPATCH_ALL(in.dtype(), "max_pool2d", (max_pool_impl<T>(in, out, indices, g)));
 }
-void max_pool2d_backward(const Tensor& grad_out, const Tensor& indices, const Tensor& grad_in) {
+void CudaBackend::max_pool2d_backward(const Tensor& grad_out, const Tensor& indices, const Tensor& grad_in) {
+  DeviceGuard device_guard(device_);
   ANNEAL_CUDA_DISPATCH_ALL(grad_in.dtype(), "max_pool2d backward",
                            (max_pool_backward_impl<T>(grad_out, indices, grad_in)));
 }
-void channel_sums(const Tensor& a, const Tensor& b, const Tensor& b_shift, const Tensor& sum_a, const Tensor& sum_ab) {
+void CudaBackend::channel_sums(const Tensor& a, const Tensor& b, const Tensor& b_shift, const Tensor& sum_a, const Tensor& sum_ab) {
+  DeviceGuard device_guard(device_);
   ANNEAL_CUDA_DISPATCH_FLOATING(a.dtype(), "channel_sums", (channel_sums_impl<T>(a, b, b_shift, sum_a, sum_ab)));
 }
-void channel_affine(const Tensor& a, const Tensor& b, const Tensor& ca, const Tensor& cb, const Tensor& c0,
+void CudaBackend::channel_affine(const Tensor& a, const Tensor& b, const Tensor& ca, const Tensor& cb, const Tensor& c0,
                     const Tensor& out) {
+  DeviceGuard device_guard(device_);
   ANNEAL_CUDA_DISPATCH_FLOATING(a.dtype(), "channel_affine", (channel_affine_impl<T>(a, b, ca, cb, c0, out)));
 }
 

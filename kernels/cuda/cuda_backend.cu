@@ -127,22 +127,11 @@ class PinnedHostAllocator final : public StreamCachingAllocator {
   }
 };
 
-// Each entry point makes the tensors' device current and runs the kernel from
-// kernels.h (one file per group of kernels).
-class CudaBackend final : public Backend {
- public:
-  explicit CudaBackend(int device) : device_(device) {}
-  DeviceType device_type() const override { return DeviceType::CUDA; }
+// Host <-> device copies; the other entry points of CudaBackend are defined in the .cu
+// files of their groups.
+}  // namespace
 
-  void fill(const Tensor& out, Scalar value) override {
-    DeviceGuard g(device_);
-    cuda::fill(out, value);
-  }
-  void copy(const Tensor& dst, const Tensor& src) override {
-    DeviceGuard g(device_);
-    cuda::copy(dst, src);
-  }
-  void copy_across(const Tensor& dst, const Tensor& src, bool non_blocking) override {
+void CudaBackend::copy_across(const Tensor& dst, const Tensor& src, bool non_blocking) {
     ANNEAL_CHECK(dst.dtype() == src.dtype() && dst.is_contiguous() && src.is_contiguous(), ValueError,
                  "copy_across: expects contiguous tensors of one dtype");
     DeviceGuard g(device_);
@@ -161,155 +150,7 @@ class CudaBackend final : public Backend {
     }
     // pageable host memory (or non_blocking = false): the copy is done when this returns
     ANNEAL_CUDA_CHECK(cudaMemcpy(dst.impl()->data(), src.impl()->data(), dst.nbytes(), kind), "to(device)");
-  }
-  void unary(UnaryOp op, const Tensor& in, const Tensor& out, UnaryParams p) override {
-    DeviceGuard g(device_);
-    cuda::unary(op, in, out, p);
-  }
-  void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) override {
-    DeviceGuard g(device_);
-    cuda::binary(op, a, b, out);
-  }
-  void where(const Tensor& c, const Tensor& a, const Tensor& b, const Tensor& out) override {
-    DeviceGuard g(device_);
-    cuda::where(c, a, b, out);
-  }
-  void reduce(ReduceOp op, const Tensor& in, const Tensor& out) override {
-    DeviceGuard g(device_);
-    cuda::reduce(op, in, out);
-  }
-  void bmm(const Tensor& a, const Tensor& b, const Tensor& out) override {
-    DeviceGuard g(device_);
-    cuda::bmm(a, b, out);
-  }
-  void arange(const Tensor& out, double start, double step) override {
-    DeviceGuard g(device_);
-    cuda::arange(out, start, step);
-  }
-  void random_uniform(const Tensor& out, uint64_t seed, uint64_t offset, double lo, double hi) override {
-    DeviceGuard g(device_);
-    cuda::random_uniform(out, seed, offset, lo, hi);
-  }
-  void random_normal(const Tensor& out, uint64_t seed, uint64_t offset, double mean, double std) override {
-    DeviceGuard g(device_);
-    cuda::random_normal(out, seed, offset, mean, std);
-  }
-  void index_select(const Tensor& in, int64_t dim, const Tensor& index, const Tensor& out) override {
-    DeviceGuard g(device_);
-    cuda::index_select(in, dim, index, out);
-  }
-  void index_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src) override {
-    DeviceGuard g(device_);
-    cuda::index_add(out, dim, index, src);
-  }
-  void gather(const Tensor& in, int64_t dim, const Tensor& index, const Tensor& out) override {
-    DeviceGuard g(device_);
-    cuda::gather(in, dim, index, out);
-  }
-  void scatter(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src, bool accumulate) override {
-    DeviceGuard g(device_);
-    cuda::scatter(out, dim, index, src, accumulate);
-  }
-  Tensor nonzero(const Tensor& in) override {
-    DeviceGuard g(device_);
-    return cuda::nonzero(in);
-  }
-  void im2col(const Tensor& in, const Tensor& cols, const Conv2dGeometry& geo, double pad_value) override {
-    DeviceGuard g(device_);
-    cuda::im2col(in, cols, geo, pad_value);
-  }
-  void col2im(const Tensor& cols, const Tensor& out, const Conv2dGeometry& geo) override {
-    DeviceGuard g(device_);
-    cuda::col2im(cols, out, geo);
-  }
-  void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& out,
-                      const Conv2dGeometry& geo, int64_t groups) override {
-    DeviceGuard g(device_);
-    cuda::conv2d_forward(x, w, bias, out, geo, groups);
-  }
-  void conv2d_backward(const Tensor& gout, const Tensor& x, const Tensor& w, const Tensor& gx, const Tensor& gw,
-                       const Conv2dGeometry& geo, int64_t groups) override {
-    DeviceGuard g(device_);
-    cuda::conv2d_backward(gout, x, w, gx, gw, geo, groups);
-  }
-  void channel_sums(const Tensor& a, const Tensor& b, const Tensor& shift, const Tensor& sa, const Tensor& sab) override {
-    DeviceGuard g(device_);
-    cuda::channel_sums(a, b, shift, sa, sab);
-  }
-  void channel_affine(const Tensor& a, const Tensor& b, const Tensor& ca, const Tensor& cb, const Tensor& c0,
-                      const Tensor& out) override {
-    DeviceGuard g(device_);
-    cuda::channel_affine(a, b, ca, cb, c0, out);
-  }
-  void max_pool2d(const Tensor& in, const Tensor& out, const Tensor& idx, const Conv2dGeometry& geo) override {
-    DeviceGuard g(device_);
-    cuda::max_pool2d(in, out, idx, geo);
-  }
-  void max_pool2d_backward(const Tensor& gout, const Tensor& idx, const Tensor& gin) override {
-    DeviceGuard g(device_);
-    cuda::max_pool2d_backward(gout, idx, gin);
-  }
-  void softmax_rows(const Tensor& in, const Tensor& out, bool log, int64_t causal_len) override {
-    DeviceGuard g(device_);
-    cuda::softmax_rows(in, out, log, causal_len);
-  }
-  bool cross_entropy_rows(const Tensor& logits, const Tensor& target, int64_t ignore_index, const Tensor& loss,
-                          const Tensor& lse) override {
-    DeviceGuard g(device_);
-    cuda::cross_entropy_rows(logits, target, ignore_index, loss, lse);
-    return true;
-  }
-  bool cross_entropy_rows_backward(const Tensor& logits, const Tensor& target, const Tensor& lse,
-                                   const Tensor& grad_loss, int64_t ignore_index, const Tensor& grad_logits) override {
-    DeviceGuard g(device_);
-    cuda::cross_entropy_rows_backward(logits, target, lse, grad_loss, ignore_index, grad_logits);
-    return true;
-  }
-  bool gemm_bias(const Tensor& a, const Tensor& b, const Tensor& bias, const Tensor& out) override {
-    DeviceGuard g(device_);
-    return cuda::gemm_bias(a, b, bias, out);
-  }
-  bool attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
-                         bool causal, double scale) override {
-    DeviceGuard g(device_);
-    return cuda::flash_attention_forward(q, k, v, out, lse, causal, scale);
-  }
-  void softmax_rows_backward(const Tensor& y, const Tensor& gr, const Tensor& gin, bool log) override {
-    DeviceGuard g(device_);
-    cuda::softmax_rows_backward(y, gr, gin, log);
-  }
-  void layer_norm_rows(const Tensor& x, const Tensor& w, const Tensor& b, double eps, const Tensor& y,
-                       const Tensor& mean, const Tensor& rstd) override {
-    DeviceGuard g(device_);
-    cuda::layer_norm_rows(x, w, b, eps, y, mean, rstd);
-  }
-  void layer_norm_rows_backward(const Tensor& gr, const Tensor& x, const Tensor& mean, const Tensor& rstd,
-                                const Tensor& w, const Tensor& dx, const Tensor& dw, const Tensor& db) override {
-    DeviceGuard g(device_);
-    cuda::layer_norm_rows_backward(gr, x, mean, rstd, w, dx, dw, db);
-  }
-  void sgd_step(const Tensor& p, const Tensor& gr, const Tensor& buf, double lr, double momentum, double dampening,
-                double weight_decay, bool nesterov, bool first_step) override {
-    DeviceGuard g(device_);
-    cuda::sgd_step(p, gr, buf, lr, momentum, dampening, weight_decay, nesterov, first_step);
-  }
-  bool adam_step_device_step(const Tensor& p, const Tensor& gr, const Tensor& m, const Tensor& v, const Tensor& max_v,
-                             const Tensor& step, double lr, double b1, double b2, double eps) override {
-    DeviceGuard g(device_);
-    cuda::adam_step_device_step(p, gr, m, v, max_v, step, lr, b1, b2, eps);
-    return true;
-  }
-  void adam_step(const Tensor& p, const Tensor& gr, const Tensor& m, const Tensor& v, const Tensor& max_v, double b1,
-                 double b2, double eps, double step_size, double bc2_sqrt) override {
-    DeviceGuard g(device_);
-    cuda::adam_step(p, gr, m, v, max_v, b1, b2, eps, step_size, bc2_sqrt);
-  }
-
- private:
-  int device_;
-};
-
-}  // namespace
+}
 
 int device_count() {
   static int n = [] {

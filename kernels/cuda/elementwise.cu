@@ -148,9 +148,13 @@ void integral_unary_impl(UnaryOp op, const Tensor& in, const Tensor& out, UnaryP
 
 }  // namespace
 
-void fill(const Tensor& out, Scalar value) { ANNEAL_CUDA_DISPATCH_ALL(out.dtype(), "fill", (fill_impl<T>(out, value))); }
+void CudaBackend::fill(const Tensor& out, Scalar value) {
+  DeviceGuard device_guard(device_);
+  ANNEAL_CUDA_DISPATCH_ALL(out.dtype(), "fill", (fill_impl<T>(out, value)));
+}
 
-void copy(const Tensor& dst, const Tensor& src) {
+void CudaBackend::copy(const Tensor& dst, const Tensor& src) {
+  DeviceGuard device_guard(device_);
   if (dst.dtype() == src.dtype() && dst.is_contiguous() && src.is_contiguous()) {
     ANNEAL_CUDA_CHECK(cudaMemcpyAsync(dst.impl()->data(), src.impl()->data(), dst.nbytes(), cudaMemcpyDeviceToDevice,
                                     current_stream()),
@@ -160,7 +164,8 @@ void copy(const Tensor& dst, const Tensor& src) {
   ANNEAL_CUDA_DISPATCH_ALL(dst.dtype(), "copy", (copy_from<T>(dst, src)));
 }
 
-void unary(UnaryOp op, const Tensor& in, const Tensor& out, UnaryParams prm) {
+void CudaBackend::unary(UnaryOp op, const Tensor& in, const Tensor& out, UnaryParams prm) {
+  DeviceGuard device_guard(device_);
   if (op == UnaryOp::IsNan || op == UnaryOp::LogicalNot) {  // these write bool
     ANNEAL_CUDA_DISPATCH_ALL(in.dtype(), "unary", (bool_unary_impl<T>(op, in, out)));
     return;
@@ -302,13 +307,16 @@ void normal_impl(const Tensor& out, uint64_t seed, uint64_t offset, double mean,
 
 }  // namespace
 
-void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) {
+void CudaBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) {
+  DeviceGuard device_guard(device_);
   ANNEAL_CUDA_DISPATCH_ALL(a.dtype(), "binary", (binary_impl<T>(op, a, b, out)));
 }
-void where(const Tensor& cond, const Tensor& a, const Tensor& b, const Tensor& out) {
+void CudaBackend::where(const Tensor& cond, const Tensor& a, const Tensor& b, const Tensor& out) {
+  DeviceGuard device_guard(device_);
   ANNEAL_CUDA_DISPATCH_ALL(a.dtype(), "where", (where_impl<T>(cond, a, b, out)));
 }
-void arange(const Tensor& out, double start, double step) {
+void CudaBackend::arange(const Tensor& out, double start, double step) {
+  DeviceGuard device_guard(device_);
   ANNEAL_CUDA_DISPATCH_ALL(out.dtype(), "arange", (arange_impl<T>(out, start, step)));
 }
 // The seed and counter offset are frozen into a captured graph: every replay would draw
@@ -319,11 +327,13 @@ static void check_not_capturing_random(const char* op) {
                "graph (into a static input) or leave dropout out of the captured step");
 }
 
-void random_uniform(const Tensor& out, uint64_t seed, uint64_t offset, double lo, double hi) {
+void CudaBackend::random_uniform(const Tensor& out, uint64_t seed, uint64_t offset, double lo, double hi) {
+  DeviceGuard device_guard(device_);
   check_not_capturing_random("uniform_");
   ANNEAL_CUDA_DISPATCH_FLOATING(out.dtype(), "uniform_", (uniform_impl<T>(out, seed, offset, lo, hi)));
 }
-void random_normal(const Tensor& out, uint64_t seed, uint64_t offset, double mean, double std) {
+void CudaBackend::random_normal(const Tensor& out, uint64_t seed, uint64_t offset, double mean, double std) {
+  DeviceGuard device_guard(device_);
   check_not_capturing_random("normal_");
   ANNEAL_CUDA_DISPATCH_FLOATING(out.dtype(), "normal_", (normal_impl<T>(out, seed, offset, mean, std)));
 }

@@ -210,29 +210,34 @@ Tensor nonzero_impl(const Tensor& in) {
 
 }  // namespace
 
-void index_select(const Tensor& in, int64_t dim, const Tensor& index, const Tensor& out) {
+void CudaBackend::index_select(const Tensor& in, int64_t dim, const Tensor& index, const Tensor& out) {
+  DeviceGuard device_guard(device_);
   check_indices("index_select", index, in.size(dim));
   ANNEAL_CUDA_DISPATCH_ALL(in.dtype(), "index_select", (index_select_impl<T>(in, dim, index, out)));
 }
 
-void index_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src) {
+void CudaBackend::index_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src) {
+  DeviceGuard device_guard(device_);
   check_atomic_dtype("index_add", out.dtype());
   check_indices("index_add", index, out.size(dim));
   ANNEAL_CUDA_DISPATCH_ALL(out.dtype(), "index_add", (index_add_impl<T>(out, dim, index, src)));
 }
 
-void gather(const Tensor& in, int64_t dim, const Tensor& index, const Tensor& out) {
+void CudaBackend::gather(const Tensor& in, int64_t dim, const Tensor& index, const Tensor& out) {
+  DeviceGuard device_guard(device_);
   check_indices("gather", index, in.size(dim));
   ANNEAL_CUDA_DISPATCH_ALL(in.dtype(), "gather", (gather_impl<T>(in, dim, index, out)));
 }
 
-void scatter(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src, bool accumulate) {
+void CudaBackend::scatter(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src, bool accumulate) {
+  DeviceGuard device_guard(device_);
   if (accumulate) check_atomic_dtype("scatter_add", out.dtype());
   check_indices("scatter", index, out.size(dim));
   ANNEAL_CUDA_DISPATCH_ALL(out.dtype(), "scatter", (scatter_impl<T>(out, dim, index, src, accumulate)));
 }
 
-Tensor nonzero(const Tensor& in) {
+Tensor CudaBackend::nonzero(const Tensor& in) {
+  DeviceGuard device_guard(device_);
   Tensor result;
   ANNEAL_CUDA_DISPATCH_ALL(in.dtype(), "nonzero", (result = nonzero_impl<T>(in)));
   return result;

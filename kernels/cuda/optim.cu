@@ -83,28 +83,32 @@ void adam_impl(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& 
 
 }  // namespace
 
-void sgd_step(const Tensor& p, const Tensor& g, const Tensor& buf, double lr, double momentum, double dampening,
+void CudaBackend::sgd_step(const Tensor& p, const Tensor& g, const Tensor& buf, double lr, double momentum, double dampening,
               double weight_decay, bool nesterov, bool first_step) {
+  DeviceGuard device_guard(device_);
   check_same("sgd_step", p, {&g, &buf});
   ANNEAL_CUDA_DISPATCH_FLOATING(p.dtype(), "sgd_step",
                                 (sgd_impl<T>(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, first_step)));
 }
 
-void adam_step(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v, const Tensor& max_v, double b1,
+void CudaBackend::adam_step(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v, const Tensor& max_v, double b1,
                double b2, double eps, double step_size, double bc2_sqrt) {
+  DeviceGuard device_guard(device_);
   check_same("adam_step", p, {&g, &m, &v, &max_v});
   ANNEAL_CUDA_DISPATCH_FLOATING(p.dtype(), "adam_step",
                                 (adam_impl<T>(p, g, m, v, max_v, b1, b2, eps, step_size, bc2_sqrt, nullptr, 0.0)));
 }
 
-void adam_step_device_step(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v, const Tensor& max_v,
+bool CudaBackend::adam_step_device_step(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v, const Tensor& max_v,
                            const Tensor& step, double lr, double b1, double b2, double eps) {
+  DeviceGuard device_guard(device_);
   check_same("adam_step", p, {&g, &m, &v, &max_v});
   ANNEAL_CHECK(step.dtype() == DType::Float64 && step.numel() == 1, ValueError,
                "CUDA adam_step: the device step count must be one float64");
   const double* t = ptr<double>(step);
   ANNEAL_CUDA_DISPATCH_FLOATING(p.dtype(), "adam_step",
                                 (adam_impl<T>(p, g, m, v, max_v, b1, b2, eps, 0.0, 0.0, t, lr)));
+  return true;
 }
 
 }  // namespace anneal::cuda

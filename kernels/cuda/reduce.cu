@@ -102,7 +102,8 @@ void reduce_impl(ReduceOp op, const Tensor& in, const Tensor& out) {
 
 }  // namespace
 
-void reduce(ReduceOp op, const Tensor& in, const Tensor& out) {
+void CudaBackend::reduce(ReduceOp op, const Tensor& in, const Tensor& out) {
+  DeviceGuard device_guard(device_);
   ANNEAL_CUDA_DISPATCH_ALL(in.dtype(), "reduce", (reduce_impl<T>(op, in, out)));
 }
 

@@ -251,32 +251,40 @@ void layer_norm_backward_impl(const Tensor& g, const Tensor& x, const Tensor& me
 
 }  // namespace
 
-void softmax_rows(const Tensor& in, const Tensor& out, bool log, int64_t causal_len) {
+void CudaBackend::softmax_rows(const Tensor& in, const Tensor& out, bool log, int64_t causal_len) {
+  DeviceGuard device_guard(device_);
   ANNEAL_CUDA_DISPATCH_FLOATING(in.dtype(), "softmax", (softmax_impl<T>(in, out, log, causal_len)));
 }
-void softmax_rows_backward(const Tensor& y, const Tensor& g, const Tensor& grad_in, bool log) {
+void CudaBackend::softmax_rows_backward(const Tensor& y, const Tensor& g, const Tensor& grad_in, bool log) {
+  DeviceGuard device_guard(device_);
   ANNEAL_CUDA_DISPATCH_FLOATING(y.dtype(), "softmax backward", (softmax_backward_impl<T>(y, g, grad_in, log)));
 }
-void layer_norm_rows(const Tensor& x, const Tensor& w, const Tensor& b, double eps, const Tensor& y, const Tensor& mean,
+void CudaBackend::layer_norm_rows(const Tensor& x, const Tensor& w, const Tensor& b, double eps, const Tensor& y, const Tensor& mean,
                      const Tensor& rstd) {
+  DeviceGuard device_guard(device_);
   ANNEAL_CUDA_DISPATCH_FLOATING(x.dtype(), "layer_norm", (layer_norm_impl<T>(x, w, b, eps, y, mean, rstd)));
 }
-void layer_norm_rows_backward(const Tensor& g, const Tensor& x, const Tensor& mean, const Tensor& rstd,
+void CudaBackend::layer_norm_rows_backward(const Tensor& g, const Tensor& x, const Tensor& mean, const Tensor& rstd,
                               const Tensor& w, const Tensor& dx, const Tensor& dw, const Tensor& db) {
+  DeviceGuard device_guard(device_);
   ANNEAL_CUDA_DISPATCH_FLOATING(x.dtype(), "layer_norm backward",
                                 (layer_norm_backward_impl<T>(g, x, mean, rstd, w, dx, dw, db)));
 }
 
-void cross_entropy_rows(const Tensor& logits, const Tensor& target, int64_t ignore_index, const Tensor& loss,
+bool CudaBackend::cross_entropy_rows(const Tensor& logits, const Tensor& target, int64_t ignore_index, const Tensor& loss,
                         const Tensor& lse) {
+  DeviceGuard device_guard(device_);
   ANNEAL_CUDA_DISPATCH_FLOATING(logits.dtype(), "cross_entropy",
                                 (cross_entropy_impl<T>(logits, target, ignore_index, loss, lse)));
+  return true;
 }
-void cross_entropy_rows_backward(const Tensor& logits, const Tensor& target, const Tensor& lse, const Tensor& grad_loss,
+bool CudaBackend::cross_entropy_rows_backward(const Tensor& logits, const Tensor& target, const Tensor& lse, const Tensor& grad_loss,
                                  int64_t ignore_index, const Tensor& grad_logits) {
+  DeviceGuard device_guard(device_);
   ANNEAL_CUDA_DISPATCH_FLOATING(logits.dtype(), "cross_entropy backward",
                                 (cross_entropy_backward_impl<T>(logits, target, lse, grad_loss, ignore_index,
                                                                 grad_logits)));
+  return true;
 }
 
 }  // namespace anneal::cuda
