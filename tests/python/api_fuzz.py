@@ -181,7 +181,7 @@ class Gen:
             parts.append(cur)
         for part in parts:
             part = part.strip()
-            if part in ("self", "*", "/") or part.startswith("*"):
+            if part in ("self", "*", "/") or part.startswith(("*", "self:", "self ")):
                 continue
             has_default = "=" in part
             ann = part.split(":", 1)[1].split("=", 1)[0] if ":" in part else "?"
