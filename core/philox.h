@@ -5,11 +5,7 @@
 #include <cmath>
 #include <cstdint>
 
-#if defined(__CUDACC__)
-#define ANNEAL_HOST_DEVICE __host__ __device__
-#else
-#define ANNEAL_HOST_DEVICE
-#endif
+#include "core/macros.h"
 
 namespace anneal::philox {
 

@@ -2,6 +2,8 @@
 // written with the same operators (so it runs on any device and is differentiable).
 #include "ops/elementwise.h"
 
+#include "kernels/unary_math.h"
+
 #include <cmath>
 
 #include "ops/internal.h"
@@ -130,7 +132,7 @@ Tensor gelu(const Tensor& x, bool approx) {
   if (approx)
     return unary_op("gelu", "GeluBackward0", UnaryOp::GeluTanh, x, {},
                     [](const Tensor& g, const Tensor& x, const Tensor&, const UnaryParams&) {
-                      const double k = 0.79788456080286535588, c = 0.044715;
+                      const double k = math::kSqrt2OverPi, c = math::kGeluTanhCubic;
                       Tensor t = tanh((x + pow(x, 3) * c) * k);
                       return g * ((1 + t) * 0.5 + x * (1 - t * t) * (1 + x * x * (3 * c)) * (0.5 * k));
                     },
@@ -143,8 +145,8 @@ Tensor gelu(const Tensor& x, bool approx) {
                       backend_of(x).unary(UnaryOp::GeluGrad, cast_raw(x, d), deriv, {});
                       return g * deriv;
                     }
-                    Tensor cdf = (1 + erf(x * 0.70710678118654752440)) * 0.5;
-                    Tensor pdf = exp(x * x * -0.5) * 0.39894228040143267794;
+                    Tensor cdf = (1 + erf(x * math::kInvSqrt2)) * 0.5;
+                    Tensor pdf = exp(x * x * -0.5) * math::kInvSqrt2Pi;
                     return g * (cdf + x * pdf);
                   },
                   kInput);

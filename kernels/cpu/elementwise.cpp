@@ -5,6 +5,7 @@
 
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/fast_math.h"
+#include "kernels/unary_math.h"
 #include "kernels/cpu/loops.h"
 #include "runtime/thread_pool.h"
 #include "kernels/cpu/simd.h"
@@ -52,9 +53,16 @@ void map2(const Tensor& out, const Tensor& a, const Tensor& b, const F& f) {
   });
 }
 
-// float computations use the vectorisable exp/erf; double keeps the library's.
+// The math policy of kernels/unary_math.h on the CPU: float computations use the
+// vectorisable exp/erf (fast_math.h); double keeps the library's.
 __attribute__((always_inline)) inline float gelu_erf(float x) { return fast_erff(x); }
 inline double gelu_erf(double x) { return std::erf(x); }
+struct CpuMath {
+  template <class C> ANNEAL_FORCE_INLINE static C exp(C x) { return exp_of(x); }
+  template <class C> ANNEAL_FORCE_INLINE static C erf(C x) { return gelu_erf(x); }
+  template <class C> ANNEAL_FORCE_INLINE static C tanh(C x) { return std::tanh(x); }
+  template <class C> ANNEAL_FORCE_INLINE static C log1p(C x) { return std::log1p(x); }
+};
 
 template <typename C>
 inline C nan_of() {
@@ -80,42 +88,27 @@ void unary_floating(UnaryOp op, const Tensor& in, const Tensor& out, UnaryParams
     case UnaryOp::Sin: return run([](C x) { return std::sin(x); });
     case UnaryOp::Cos: return run([](C x) { return std::cos(x); });
     case UnaryOp::Tanh: return run([](C x) { return std::tanh(x); });
-    case UnaryOp::Sigmoid: return run([](C x) { return C(1) / (C(1) + exp_of(-x)); });
-    case UnaryOp::Relu: return run([](C x) { return x > C(0) ? x : (x != x ? x : C(0)); });
-    case UnaryOp::LeakyRelu: return run([a](C x) { return x > C(0) ? x : x * a; });
-    case UnaryOp::Gelu: return run([](C x) { return C(0.5) * x * (C(1) + gelu_erf(x * C(0.70710678118654752440))); });
-    case UnaryOp::GeluGrad:
-      return run([](C x) {
-        return C(0.5) * (C(1) + gelu_erf(x * C(0.70710678118654752440))) +
-               x * exp_of(C(-0.5) * x * x) * C(0.39894228040143267794);
-      });
-    case UnaryOp::GeluTanh:
-      return run([](C x) {
-        const C k = C(0.79788456080286535588);  // sqrt(2/pi)
-        return C(0.5) * x * (C(1) + std::tanh(k * (x + C(0.044715) * x * x * x)));
-      });
-    case UnaryOp::Silu: return run([](C x) { return x / (C(1) + std::exp(-x)); });
-    case UnaryOp::Softplus:
-      return run([a, b](C x) { return x * a > b ? x : std::log1p(std::exp(x * a)) / a; });
-    case UnaryOp::Sign: return run([](C x) { return x != x ? x : C((C(0) < x) - (x < C(0))); });
+    case UnaryOp::Sigmoid: return run([](C x) { return math::sigmoid<CpuMath>(x); });
+    case UnaryOp::Relu: return run([](C x) { return math::relu(x); });
+    case UnaryOp::LeakyRelu: return run([a](C x) { return math::leaky_relu(x, a); });
+    case UnaryOp::Gelu: return run([](C x) { return math::gelu<CpuMath>(x); });
+    case UnaryOp::GeluGrad: return run([](C x) { return math::gelu_grad<CpuMath>(x); });
+    case UnaryOp::GeluTanh: return run([](C x) { return math::gelu_tanh<CpuMath>(x); });
+    case UnaryOp::Silu: return run([](C x) { return math::silu<CpuMath>(x); });
+    case UnaryOp::Softplus: return run([a, b](C x) { return math::softplus<CpuMath>(x, a, b); });
+    case UnaryOp::Sign: return run([](C x) { return math::sign(x); });
     case UnaryOp::PowScalar:
       if (p.a == 2.0) return run([](C x) { return x * x; });
       if (p.a == 0.5) return run([](C x) { return std::sqrt(x); });
       return run([a](C x) { return std::pow(x, a); });
-    case UnaryOp::Clamp:
-      return run([a, b](C x) {
-        if (x != x) return x;
-        if (a == a && x < a) x = a;
-        if (b == b && x > b) x = b;
-        return x;
-      });
+    case UnaryOp::Clamp: return run([a, b](C x) { return math::clamp(x, a, b); });
     case UnaryOp::Floor: return run([](C x) { return std::floor(x); });
     case UnaryOp::Ceil: return run([](C x) { return std::ceil(x); });
     case UnaryOp::Round: return run([](C x) { return std::nearbyint(x); });
     case UnaryOp::Erf: return run([](C x) { return std::erf(x); });
     default: break;
   }
-  throw NotImplementedError(str("unary op ", int(op), " is not implemented for ", dtype_name(in.dtype())));
+  throw TypeError(str(math::unary_op_name(op), " is not supported for dtype ", dtype_name(in.dtype())));
 }
 
 template <typename T>
@@ -146,7 +139,7 @@ void unary_integral(UnaryOp op, const Tensor& in, const Tensor& out, UnaryParams
     }
     default: break;
   }
-  throw TypeError(str("unary op ", int(op), " is not supported for dtype ", dtype_name(in.dtype())));
+  throw TypeError(str(math::unary_op_name(op), " is not supported for dtype ", dtype_name(in.dtype())));
 }
 
 }  // namespace
@@ -194,15 +187,13 @@ ANNEAL_SIMD_CLONES void exp_loop(const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = fast_expf(x[i]);
 }
 ANNEAL_SIMD_CLONES void sigmoid_loop(const float* x, float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] = 1.0f / (1.0f + fast_expf(-x[i]));
+  for (int64_t i = 0; i < n; ++i) y[i] = math::sigmoid<CpuMath>(x[i]);
 }
 ANNEAL_SIMD_CLONES void gelu_loop(const float* x, float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] = 0.5f * x[i] * (1.0f + fast_erff(x[i] * 0.70710678118654752f));
+  for (int64_t i = 0; i < n; ++i) y[i] = math::gelu<CpuMath>(x[i]);
 }
 ANNEAL_SIMD_CLONES void gelu_grad_loop(const float* x, float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i)
-    y[i] = 0.5f * (1.0f + fast_erff(x[i] * 0.70710678118654752f)) +
-           x[i] * fast_expf(-0.5f * x[i] * x[i]) * 0.39894228040143267794f;
+  for (int64_t i = 0; i < n; ++i) y[i] = math::gelu_grad<CpuMath>(x[i]);
 }
 
 bool unary_float_simd(UnaryOp op, const Tensor& in, const Tensor& out) {
@@ -290,7 +281,7 @@ void CpuBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b, const Ten
       case BinaryOp::LogicalAnd: return cmp([](C x, C y) { return x != C(0) && y != C(0); });
       case BinaryOp::LogicalOr: return cmp([](C x, C y) { return x != C(0) || y != C(0); });
     }
-    throw TypeError(str("binary op ", int(op), " is not supported for dtype ", dtype_name(a.dtype())));
+    throw TypeError(str(math::binary_op_name(op), " is not supported for dtype ", dtype_name(a.dtype())));
   });
 }
 

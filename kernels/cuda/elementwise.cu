@@ -6,6 +6,7 @@
 
 #include "kernels/cuda/cuda_common.cuh"
 #include "kernels/cuda/kernels.h"
+#include "kernels/unary_math.h"
 #include "core/philox.h"
 
 namespace anneal::cuda {
@@ -16,6 +17,14 @@ template <typename T>
 __device__ __forceinline__ T& at(char* p) {
   return *reinterpret_cast<T*>(p);
 }
+
+// The math policy of kernels/unary_math.h on the device: the CUDA math library's.
+struct DeviceMath {
+  template <class C> __host__ __device__ static C exp(C x) { return std::exp(x); }
+  template <class C> __host__ __device__ static C erf(C x) { return std::erf(x); }
+  template <class C> __host__ __device__ static C tanh(C x) { return std::tanh(x); }
+  template <class C> __host__ __device__ static C log1p(C x) { return std::log1p(x); }
+};
 
 template <typename C>
 __device__ __forceinline__ C unary_float(UnaryOp op, C x, C a, C b) {
@@ -33,26 +42,17 @@ __device__ __forceinline__ C unary_float(UnaryOp op, C x, C a, C b) {
     case UnaryOp::Sin: return std::sin(x);
     case UnaryOp::Cos: return std::cos(x);
     case UnaryOp::Tanh: return std::tanh(x);
-    case UnaryOp::Sigmoid: return C(1) / (C(1) + std::exp(-x));
-    case UnaryOp::Relu: return x > C(0) ? x : (x != x ? x : C(0));
-    case UnaryOp::LeakyRelu: return x > C(0) ? x : x * a;
-    case UnaryOp::Gelu: return C(0.5) * x * (C(1) + std::erf(x * C(0.70710678118654752440)));
-    case UnaryOp::GeluGrad:
-      return C(0.5) * (C(1) + std::erf(x * C(0.70710678118654752440))) +
-             x * std::exp(C(-0.5) * x * x) * C(0.39894228040143267794);
-    case UnaryOp::GeluTanh: {
-      const C k = C(0.79788456080286535588);
-      return C(0.5) * x * (C(1) + std::tanh(k * (x + C(0.044715) * x * x * x)));
-    }
-    case UnaryOp::Silu: return x / (C(1) + std::exp(-x));
-    case UnaryOp::Softplus: return x * a > b ? x : std::log1p(std::exp(x * a)) / a;
-    case UnaryOp::Sign: return x != x ? x : C((C(0) < x) - (x < C(0)));
+    case UnaryOp::Sigmoid: return math::sigmoid<DeviceMath>(x);
+    case UnaryOp::Relu: return math::relu(x);
+    case UnaryOp::LeakyRelu: return math::leaky_relu(x, a);
+    case UnaryOp::Gelu: return math::gelu<DeviceMath>(x);
+    case UnaryOp::GeluGrad: return math::gelu_grad<DeviceMath>(x);
+    case UnaryOp::GeluTanh: return math::gelu_tanh<DeviceMath>(x);
+    case UnaryOp::Silu: return math::silu<DeviceMath>(x);
+    case UnaryOp::Softplus: return math::softplus<DeviceMath>(x, a, b);
+    case UnaryOp::Sign: return math::sign(x);
     case UnaryOp::PowScalar: return a == C(2) ? x * x : (a == C(0.5) ? std::sqrt(x) : std::pow(x, a));
-    case UnaryOp::Clamp:
-      if (x != x) return x;
-      if (a == a && x < a) x = a;
-      if (b == b && x > b) x = b;
-      return x;
+    case UnaryOp::Clamp: return math::clamp(x, a, b);
     case UnaryOp::Floor: return std::floor(x);
     case UnaryOp::Ceil: return std::ceil(x);
     case UnaryOp::Round: return std::nearbyint(x);
@@ -142,7 +142,7 @@ void integral_unary_impl(UnaryOp op, const Tensor& in, const Tensor& out, UnaryP
       at<T>(p[0]) = unary_integral<T>(op, at<T>(p[1]), has_lo, lo, has_hi, hi, e);
     });
   } else {
-    throw TypeError(str("unary op ", int(op), " is not supported for dtype ", dtype_name(in.dtype())));
+    throw TypeError(str(math::unary_op_name(op), " is not supported for dtype ", dtype_name(in.dtype())));
   }
 }
 
@@ -174,7 +174,7 @@ void CudaBackend::unary(UnaryOp op, const Tensor& in, const Tensor& out, UnaryPa
     ANNEAL_CUDA_DISPATCH_FLOATING(in.dtype(), "unary", (float_unary_impl<T>(op, in, out, prm)));
     return;
   }
-  ANNEAL_CHECK(!float_only(op), TypeError, "unary op ", int(op), " is not supported for dtype ", dtype_name(in.dtype()));
+  ANNEAL_CHECK(!float_only(op), TypeError, math::unary_op_name(op), " is not supported for dtype ", dtype_name(in.dtype()));
   ANNEAL_CUDA_DISPATCH_ALL(in.dtype(), "unary", (integral_unary_impl<T>(op, in, out, prm)));
 }
 
