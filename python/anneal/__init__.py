@@ -9,7 +9,7 @@ from anneal import _C
 from anneal._C import _set_grad_enabled, is_grad_enabled
 import anneal.nn as nn  # noqa: E402  (the package python/anneal/nn; `from anneal import nn` would find _C.nn)
 
-__version__ = "0.1.0"
+__version__ = _C.__version__  # one source: project(anneal VERSION ...) in CMakeLists.txt
 
 # DataLoader workers stop before the interpreter is torn down: a script that ends, raises
 # or is interrupted mid-epoch exits cleanly instead of aborting inside a worker thread.

@@ -10,6 +10,7 @@ namespace anneal::python {
 
 PYBIND11_MODULE(_C, m) {
   m.doc() = "anneal's C++ core";
+  m.attr("__version__") = ANNEAL_VERSION;  // project(anneal VERSION ...) in CMakeLists.txt
   // anneal.OutOfMemoryError: a RuntimeError, as torch.cuda.OutOfMemoryError is.
   static py::handle oom = PyErr_NewExceptionWithDoc("anneal.OutOfMemoryError",
                                                     "An allocation the device or anneal's size limit refused.",

@@ -27,19 +27,6 @@ Tol tolerance(DType d) {
   }
 }
 
-::testing::AssertionResult on_gpu_and_matches(const char* what, const Tensor& got, const TensorData& want) {
-  if (got.device() != kGpu) return ::testing::AssertionFailure() << what << ": on " << got.device().str();
-  return matches(what, got, want, tolerance);
-}
-
-Tensor on_gpu(const TensorData& d) {
-  TensorData c = d;
-  c.noncontig = false;
-  Tensor t = c.make().to(kGpu);
-  if (d.noncontig && t.dim() >= 2) t = t.mT().contiguous().mT();  // the same transposed layout
-  return t.detach();
-}
-
 class CudaOps : public ::testing::TestWithParam<GoldenCase> {
  protected:
   static void SetUpTestSuite() { setenv("ANNEAL_CUDA_POISON", "1", 0); }
@@ -48,26 +35,7 @@ class CudaOps : public ::testing::TestWithParam<GoldenCase> {
   }
 };
 
-TEST_P(CudaOps, MatchesPyTorch) {
-  const GoldenCase& c = GetParam();
-  auto it = op_table().find(c.op);
-  ASSERT_NE(it, op_table().end()) << "op '" << c.op << "' has no entry in tests/ops/op_table.cpp";
-  TensorList inputs;
-  for (const auto& in : c.inputs) {
-    Tensor t = on_gpu(in);
-    if (in.requires_grad) t.set_requires_grad(true);
-    inputs.push_back(t);
-  }
-  Tensor out = it->second(inputs, c.kw);
-  EXPECT_TRUE(on_gpu_and_matches("output", out, c.output));
-  if (!c.cotangent) return;
-  ASSERT_TRUE(out.requires_grad()) << "output does not require grad";
-  out.backward(on_gpu(*c.cotangent));
-  for (const auto& [i, g] : c.grads) {
-    ASSERT_TRUE(inputs[i].grad().defined()) << "input " << i << " received no gradient";
-    EXPECT_TRUE(on_gpu_and_matches(("grad of input " + std::to_string(i)).c_str(), inputs[i].grad(), g));
-  }
-}
+TEST_P(CudaOps, MatchesPyTorch) { check_golden_case(GetParam(), kGpu, tolerance); }
 
 std::string case_name(const ::testing::TestParamInfo<GoldenCase>& info) { return info.param.name; }
 

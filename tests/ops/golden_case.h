@@ -126,4 +126,41 @@ inline ::testing::AssertionResult matches(const char* what, const Tensor& got, c
   return ::testing::AssertionSuccess();
 }
 
+// A golden input on `device`: on the CPU as made; on a GPU copied there with the same
+// transposed layout (a non-contiguous input stays non-contiguous on the device).
+inline Tensor place(const TensorData& d, Device device) {
+  if (device.is_cpu()) return d.make();
+  TensorData c = d;
+  c.noncontig = false;
+  Tensor t = c.make().to(device);
+  if (d.noncontig && t.dim() >= 2) t = t.mT().contiguous().mT();
+  return t.detach();
+}
+
+// The one body of the golden test on every device: the op's output, and each input's
+// gradient for the case's cotangent, against PyTorch's values, on `device`.
+inline void check_golden_case(const GoldenCase& c, Device device, TolFn tolerance) {
+  auto it = op_table().find(c.op);
+  ASSERT_NE(it, op_table().end()) << "op '" << c.op << "' has no entry in tests/ops/op_table.cpp";
+  auto on_device_and_matches = [&](const char* what, const Tensor& got, const TensorData& want) {
+    if (got.device() != device) return ::testing::AssertionFailure() << what << ": on " << got.device().str();
+    return matches(what, got, want, tolerance);
+  };
+  TensorList inputs;
+  for (const auto& in : c.inputs) {
+    Tensor t = place(in, device);
+    if (in.requires_grad) t.set_requires_grad(true);
+    inputs.push_back(t);
+  }
+  Tensor out = it->second(inputs, c.kw);
+  EXPECT_TRUE(on_device_and_matches("output", out, c.output));
+  if (!c.cotangent) return;
+  ASSERT_TRUE(out.requires_grad()) << "output does not require grad";
+  out.backward(place(*c.cotangent, device));
+  for (const auto& [i, g] : c.grads) {
+    ASSERT_TRUE(inputs[i].grad().defined()) << "input " << i << " received no gradient";
+    EXPECT_TRUE(on_device_and_matches(("grad of input " + std::to_string(i)).c_str(), inputs[i].grad(), g));
+  }
+}
+
 }  // namespace anneal::test

@@ -22,26 +22,7 @@ Tol tolerance(DType d) {
 
 class GoldenTest : public ::testing::TestWithParam<GoldenCase> {};
 
-TEST_P(GoldenTest, MatchesPyTorch) {
-  const GoldenCase& c = GetParam();
-  auto it = op_table().find(c.op);
-  ASSERT_NE(it, op_table().end()) << "op '" << c.op << "' has no entry in tests/ops/op_table.cpp";
-  TensorList inputs;
-  for (const auto& in : c.inputs) {
-    Tensor t = in.make();
-    if (in.requires_grad) t.set_requires_grad(true);
-    inputs.push_back(t);
-  }
-  Tensor out = it->second(inputs, c.kw);
-  EXPECT_TRUE(matches("output", out, c.output, tolerance));
-  if (!c.cotangent) return;
-  ASSERT_TRUE(out.requires_grad()) << "output does not require grad";
-  out.backward(c.cotangent->make());
-  for (const auto& [i, g] : c.grads) {
-    ASSERT_TRUE(inputs[i].grad().defined()) << "input " << i << " received no gradient";
-    EXPECT_TRUE(matches(("grad of input " + std::to_string(i)).c_str(), inputs[i].grad(), g, tolerance));
-  }
-}
+TEST_P(GoldenTest, MatchesPyTorch) { check_golden_case(GetParam(), kCPU, tolerance); }
 
 std::string case_name(const ::testing::TestParamInfo<GoldenCase>& info) { return info.param.name; }
 
