@@ -10,9 +10,10 @@
 // the products and attention in bfloat16 under autocast (float32 master weights).
 // With --run-dir, metrics go to DIR/metrics.jsonl and checkpoints to DIR/checkpoint.ckpt;
 // running the same command again resumes where it stopped.
+#include "cli_checks.h"
+
 #include <cstdio>
 #include <cstdlib>
-#include <map>
 #include <string>
 
 #include "anneal.h"
@@ -31,41 +32,29 @@ struct Args {
 
 Args parse(int argc, char** argv) {
   Args a;
-  std::map<std::string, std::function<void(const std::string&)>> flags = {
-      {"--data", [&](auto& v) { a.data = v; }},
-      {"--run-dir", [&](auto& v) { a.run_dir = v; }},
-      {"--device", [&](auto& v) { a.device = v; }},
-      {"--amp", [&](auto& v) { a.amp = v; }},
-      {"--steps", [&](auto& v) { a.steps = std::stoll(v); }},
-      {"--batch", [&](auto& v) { a.batch = std::stoll(v); }},
-      {"--context", [&](auto& v) { a.context = std::stoll(v); }},
-      {"--layers", [&](auto& v) { a.layers = std::stoll(v); }},
-      {"--heads", [&](auto& v) { a.heads = std::stoll(v); }},
-      {"--d-model", [&](auto& v) { a.d_model = std::stoll(v); }},
-      {"--dropout", [&](auto& v) { a.dropout = std::stod(v); }},
-      {"--lr", [&](auto& v) { a.lr = std::stod(v); }},
-      {"--weight-decay", [&](auto& v) { a.weight_decay = std::stod(v); }},
-      {"--eval-every", [&](auto& v) { a.eval_every = std::stoll(v); }},
-      {"--sample", [&](auto& v) { a.sample = std::stoll(v); }},
-      {"--seed", [&](auto& v) { a.seed = std::stoull(v); }},
-  };
-  for (int i = 1; i < argc; ++i) {
-    auto it = flags.find(argv[i]);
-    if (it == flags.end() || i + 1 >= argc) {
-      std::fprintf(stderr, "char_lm: unknown argument or missing value: %s\nflags:", argv[i]);
-      for (auto& [k, f] : flags) std::fprintf(stderr, " %s", k.c_str());
-      std::fprintf(stderr, "\n");
-      std::exit(2);
-    }
-    try {
-      it->second(argv[++i]);
-    } catch (const std::exception&) {
-      std::fprintf(stderr, "char_lm: %s needs a number, got '%s'\n", argv[i - 1], argv[i]);
-      std::exit(2);
-    }
-  }
+  CLI::App app{"Trains a character-level GPT on the King James text, reports the validation loss and samples.",
+               "char_lm"};
+  app.add_option("--data", a.data, "the text (scripts/data.sh writes datasets/kjv.txt)");
+  app.add_option("--run-dir", a.run_dir, "metrics and checkpoints here; the same command again resumes");
+  app.add_option("--device", a.device, "auto (the first GPU when there is one), cpu or cuda[:N]");
+  app.add_option("--amp", a.amp, "bf16: products and attention in bfloat16 under autocast")
+      ->check(CLI::IsMember({"off", "bf16"}));
+  app.add_option("--steps", a.steps)->check(examples::whole_number_at_least(1));
+  app.add_option("--batch", a.batch)->check(examples::whole_number_at_least(1));
+  app.add_option("--context", a.context)->check(examples::whole_number_at_least(1));
+  app.add_option("--layers", a.layers)->check(examples::whole_number_at_least(1));
+  app.add_option("--heads", a.heads)->check(examples::whole_number_at_least(1));
+  app.add_option("--d-model", a.d_model)->check(examples::whole_number_at_least(1));
+  app.add_option("--dropout", a.dropout)->check(CLI::Range(0.0, 1.0));
+  app.add_option("--lr", a.lr)->check(examples::number_at_least(0));
+  app.add_option("--weight-decay", a.weight_decay)->check(examples::number_at_least(0));
+  app.add_option("--eval-every", a.eval_every)->check(examples::whole_number_at_least(0));
+  app.add_option("--sample", a.sample, "characters to sample at the end")->check(examples::whole_number_at_least(0));
+  app.add_option("--seed", a.seed);
+  examples::parse_or_exit(app, argc, argv);
   return a;
 }
+
 
 // Mean loss over non-overlapping windows of the validation text (nats per character).
 double validation_loss(nn::Module& model, const data::TextWindows& val, int64_t batch, Device device) {
@@ -88,8 +77,8 @@ double validation_loss(nn::Module& model, const data::TextWindows& val, int64_t 
 
 int main(int argc, char** argv) {
   Args args = parse(argc, argv);
-  manual_seed(args.seed);
   try {
+    manual_seed(args.seed);
     const Device device(args.device == "auto" ? (cuda_is_available() ? "cuda:0" : "cpu") : args.device);
     // (float16 would also need a gradient scaler: bfloat16 has float32's range)
     ANNEAL_CHECK(args.amp == "off" || args.amp == "bf16", ValueError, "--amp must be off or bf16, got '", args.amp, "'");

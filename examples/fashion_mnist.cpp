@@ -10,10 +10,10 @@
 // With --run-dir the run keeps metrics.jsonl and a checkpoint there, and resumes from it.
 // --device auto (the default) trains on the first GPU when there is one, else on the CPU;
 // on a GPU the loader pins its batches and each is copied without blocking.
+#include "cli_checks.h"
+
 #include <cstdio>
 #include <cstdlib>
-#include <functional>
-#include <map>
 #include <string>
 
 #include "anneal.h"
@@ -30,48 +30,28 @@ struct Args {
   uint64_t seed = 0;
 };
 
-[[noreturn]] void usage(const std::string& why) {
-  std::fprintf(stderr,
-               "fashion_mnist: %s\nusage: fashion_mnist [--model cnn|cnn-plain|mlp] [--optimizer adam|sgd] "
-               "[--schedule cosine|constant] [--epochs N] [--batch B] [--lr LR] [--data DIR] [--limit N] "
-               "[--seed S] [--run-dir DIR] [--normalize 1|0] [--device auto|cpu|cuda[:N]]\n",
-               why.c_str());
-  std::exit(2);
-}
-
 Args parse(int argc, char** argv) {
   Args a;
-  std::map<std::string, std::function<void(const std::string&)>> flags = {
-      {"--model", [&](auto& v) { a.model = v; }},
-      {"--optimizer", [&](auto& v) { a.optimizer = v; }},
-      {"--schedule", [&](auto& v) { a.schedule = v; }},
-      {"--data", [&](auto& v) { a.data = v; }},
-      {"--run-dir", [&](auto& v) { a.run_dir = v; }},
-      {"--device", [&](auto& v) { a.device = v; }},
-      {"--epochs", [&](auto& v) { a.epochs = std::stoll(v); }},
-      {"--batch", [&](auto& v) { a.batch = std::stoll(v); }},
-      {"--limit", [&](auto& v) { a.limit = std::stoll(v); }},
-      {"--lr", [&](auto& v) { a.lr = std::stod(v); }},
-      {"--seed", [&](auto& v) { a.seed = std::stoull(v); }},
-      {"--normalize", [&](auto& v) { a.normalize = std::stoll(v); }},
-  };
-  for (int i = 1; i < argc; ++i) {
-    auto it = flags.find(argv[i]);
-    if (it == flags.end()) usage(std::string("unknown argument ") + argv[i]);
-    if (i + 1 >= argc) usage(std::string(argv[i]) + " needs a value");
-    try {
-      it->second(argv[++i]);
-    } catch (const std::exception&) {
-      usage(std::string(argv[i - 1]) + " needs a number, got '" + argv[i] + "'");
-    }
-  }
-  if (a.model != "cnn" && a.model != "cnn-plain" && a.model != "mlp") usage("--model must be cnn, cnn-plain or mlp");
-  if (a.optimizer != "adam" && a.optimizer != "sgd") usage("--optimizer must be adam or sgd");
-  if (a.schedule != "cosine" && a.schedule != "constant") usage("--schedule must be cosine or constant");
-  if (a.epochs <= 0 || a.batch <= 0) usage("--epochs and --batch must be positive");
+  CLI::App app{"Trains a classifier on Fashion-MNIST and prints the test accuracy as its last line.", "fashion_mnist"};
+  app.add_option("--model", a.model, "cnn (conv-BN-ReLU-pool x2), cnn-plain (no BN/dropout) or mlp")
+      ->check(CLI::IsMember({"cnn", "cnn-plain", "mlp"}));
+  app.add_option("--optimizer", a.optimizer)->check(CLI::IsMember({"adam", "sgd"}));
+  app.add_option("--schedule", a.schedule, "cosine decay over the run, or constant")
+      ->check(CLI::IsMember({"cosine", "constant"}));
+  app.add_option("--data", a.data, "folder of the IDX files");
+  app.add_option("--run-dir", a.run_dir, "keep metrics.jsonl and a checkpoint here, and resume from it");
+  app.add_option("--device", a.device, "auto (the first GPU when there is one), cpu or cuda[:N]");
+  app.add_option("--epochs", a.epochs)->check(examples::whole_number_at_least(1));
+  app.add_option("--batch", a.batch)->check(examples::whole_number_at_least(1));
+  app.add_option("--limit", a.limit, "train on the first N images only (0: all)")->check(examples::whole_number_at_least(0));
+  app.add_option("--lr", a.lr, "learning rate (default: Adam 1e-3, SGD 0.1)");
+  app.add_option("--seed", a.seed);
+  app.add_option("--normalize", a.normalize, "1: standardise the pixels, 0: scale to [0, 1]")->check(CLI::Range(0, 1));
+  examples::parse_or_exit(app, argc, argv);
   if (a.lr < 0) a.lr = a.optimizer == "adam" ? 1e-3 : 0.1;
   return a;
 }
+
 
 // uint8 images [N, 28, 28] -> float [N, 1, 28, 28] in [0, 1], standardised unless
 // --normalize 0 (then as torchvision's ToTensor alone)
@@ -106,8 +86,8 @@ std::map<std::string, double> evaluate(nn::Module& model, data::DataLoader& load
 
 int main(int argc, char** argv) {
   Args args = parse(argc, argv);
-  manual_seed(args.seed);
   try {
+    manual_seed(args.seed);
     const Device device(args.device == "auto" ? (cuda_is_available() ? "cuda:0" : "cpu") : args.device);
     std::printf("device: %s\n", device.str().c_str());
     Tensor train_x = data::read_idx(args.data + "/train-images-idx3-ubyte.gz");
