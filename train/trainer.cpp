@@ -91,46 +91,107 @@ bool Trainer::evaluate(TrainResult& r, MetricsLog& log) {
   return ++evals_without_improvement_ < o_.early_stop_patience;
 }
 
-TrainResult Trainer::fit() {
-  TrainResult r;
-  const bool records = !o_.run_dir.empty();
-  if (records) make_directories(o_.run_dir, "Trainer: run_dir");
-  if (records && o_.resume && checkpoints_available() && path_exists(checkpoint_path(o_.run_dir), "Trainer: resume")) {
-    load(checkpoint_path(o_.run_dir));
-    r.resumed = true;
-    std::printf("resumed from %s at step %lld (epoch %lld, batch %lld)\n", checkpoint_path(o_.run_dir).c_str(),
-                (long long)step_, (long long)epoch_ + 1, (long long)batch_in_epoch_);
-  }
-  MetricsLog log(records ? o_.run_dir + "/metrics.jsonl" : "");
+// What one fit() keeps between steps: the records, the progress line and the averages of
+// the current logging window.
+struct Trainer::FitState {
+  FitState(const TrainerOptions& o, int64_t total, const std::string& metrics_path)
+      : log(metrics_path), progress(total, o.progress && stdout_is_terminal(), o.log_every) {}
+  TrainResult result;
+  MetricsLog log;
+  Progress progress;
+  int64_t last_eval = -1, last_checkpoint = -1;
+  bool early = false;
+  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now(), window_start = start;
+  double window_loss = 0;
+  int64_t window_steps = 0, window_samples = 0;
+};
+
+bool Trainer::resume_from_run_dir() {
+  if (o_.run_dir.empty()) return false;
+  make_directories(o_.run_dir, "Trainer: run_dir");
+  if (!o_.resume || !checkpoints_available() || !path_exists(checkpoint_path(o_.run_dir), "Trainer: resume"))
+    return false;
+  load(checkpoint_path(o_.run_dir));
+  std::printf("resumed from %s at step %lld (epoch %lld, batch %lld)\n", checkpoint_path(o_.run_dir).c_str(),
+              (long long)step_, (long long)epoch_ + 1, (long long)batch_in_epoch_);
+  return true;
+}
+
+int64_t Trainer::planned_steps() const {
   const int64_t batches = loader_.num_batches();
   const int64_t steps_per_epoch = batches < 0 ? -1 : (batches + o_.accumulate - 1) / o_.accumulate;
   int64_t total = o_.max_steps > 0 ? o_.max_steps : steps_per_epoch < 0 ? -1 : steps_per_epoch * o_.epochs;
-  if (o_.max_steps > 0 && steps_per_epoch > 0 && o_.epochs < INT64_MAX)
-    total = std::min(total, steps_per_epoch * o_.epochs);
-  Progress progress(total, o_.progress && stdout_is_terminal(), o_.log_every);
-  int64_t last_eval = -1, last_checkpoint = -1;
-  bool early = false;
-  auto run_eval = [&] {
-    if (!eval_ || last_eval == step_) return;
-    last_eval = step_;
-    progress.finish();
-    early |= !evaluate(r, log);
-  };
-  auto checkpoint = [&] {
-    // (a build without protobuf keeps metrics but writes no checkpoints)
-    if (!records || o_.checkpoint_every < 0 || last_checkpoint == step_ || !checkpoints_available()) return;
-    last_checkpoint = step_;
-    save(checkpoint_path(o_.run_dir));
-  };
-  auto done = [&] { return o_.max_steps > 0 && step_ >= o_.max_steps; };
+  if (o_.max_steps > 0 && steps_per_epoch > 0 && o_.epochs < INT64_MAX) total = std::min(total, steps_per_epoch * o_.epochs);
+  return total;
+}
 
+double Trainer::backward_micro_batch(const data::Batch& batch, FitState& st) {
+  Tensor loss = loss_(model_, batch);
+  ANNEAL_CHECK(loss.defined() && loss.numel() == 1, ValueError, "Trainer: the loss function must return a single value");
+  (o_.accumulate > 1 ? loss * (1.0 / double(o_.accumulate)) : loss).backward();
+  st.window_samples += batch.data.defined() && batch.data.dim() ? batch.data.size(0) : 1;
+  ++batch_in_epoch_;
+  return loss.item<double>();
+}
+
+double Trainer::optimizer_step() {
+  if (o_.clip_grad_norm > 0) optim::clip_grad_norm_(model_.parameters(), o_.clip_grad_norm);
+  opt_.step();
+  opt_.zero_grad();
+  ++step_;
+  const double lr = opt_.param_groups().front().get("lr");  // the rate this step used
+  if (sched_ && sched_per_step_) sched_->step();
+  return lr;
+}
+
+void Trainer::log_step(double loss, double lr, FitState& st) {
+  st.result.last_loss = loss;
+  st.window_loss += loss;
+  ++st.window_steps;
+  const double window_s = seconds_since(st.window_start);
+  st.progress.update(step_, epoch_, loss, window_s > 0 ? double(st.window_samples) / window_s : 0.0);
+  if (step_ % std::max<int64_t>(o_.log_every, 1) != 0) return;
+  st.log.write({{"step", double(step_)}, {"epoch", double(epoch_)}, {"loss", st.window_loss / double(st.window_steps)},
+                {"lr", lr}, {"samples_per_s", double(st.window_samples) / window_s}, {"time_s", seconds_since(st.start)}});
+  st.window_start = std::chrono::steady_clock::now();
+  st.window_loss = 0, st.window_steps = 0, st.window_samples = 0;
+}
+
+void Trainer::evaluate_once(FitState& st) {
+  if (!eval_ || st.last_eval == step_) return;
+  st.last_eval = step_;
+  st.progress.finish();
+  st.early |= !evaluate(st.result, st.log);
+}
+
+void Trainer::checkpoint_once(FitState& st) {
+  // (a build without protobuf keeps metrics but writes no checkpoints)
+  if (o_.run_dir.empty() || o_.checkpoint_every < 0 || st.last_checkpoint == step_ || !checkpoints_available()) return;
+  st.last_checkpoint = step_;
+  save(checkpoint_path(o_.run_dir));
+}
+
+void Trainer::after_step(double lr, bool epoch_end, FitState& st) {
+  for (auto& cb : callbacks_) st.early |= !cb({step_, epoch_, st.result.last_loss, lr});
+  if (o_.eval_every > 0 && step_ % o_.eval_every == 0) evaluate_once(st);
+  if (epoch_end) {
+    // The epoch counts as done before its checkpoint, so a resumed run starts the next one.
+    ++epoch_, batch_in_epoch_ = 0, ++st.result.epochs_completed;
+    if (sched_ && !sched_per_step_) sched_->step();
+    if (o_.eval_every == 0) evaluate_once(st);
+  }
+  if ((o_.checkpoint_every > 0 && step_ % o_.checkpoint_every == 0) || (epoch_end && o_.checkpoint_every == 0))
+    checkpoint_once(st);
+}
+
+TrainResult Trainer::fit() {
+  const bool resumed = resume_from_run_dir();
+  FitState st(o_, planned_steps(), o_.run_dir.empty() ? "" : o_.run_dir + "/metrics.jsonl");
+  st.result.resumed = resumed;
+  auto done = [&] { return o_.max_steps > 0 && step_ >= o_.max_steps; };
   model_.train();
   opt_.zero_grad();
-  const auto start = std::chrono::steady_clock::now();
-  auto window_start = start;
-  double window_loss = 0;
-  int64_t window_steps = 0, window_samples = 0;
-  while (!early && !done() && epoch_ < o_.epochs) {
+  while (!st.early && !done() && epoch_ < o_.epochs) {
     loader_.start_epoch(epoch_);
     if (batch_in_epoch_ > 0) loader_.skip(batch_in_epoch_);
     data::Batch batch;
@@ -140,56 +201,23 @@ TrainResult Trainer::fit() {
     int64_t micro = 0;
     double step_loss = 0;
     while (more) {
-      Tensor loss = loss_(model_, batch);
-      ANNEAL_CHECK(loss.defined() && loss.numel() == 1, ValueError,
-                   "Trainer: the loss function must return a single value");
-      (o_.accumulate > 1 ? loss * (1.0 / double(o_.accumulate)) : loss).backward();
-      step_loss += loss.item<double>();
-      window_samples += batch.data.defined() && batch.data.dim() ? batch.data.size(0) : 1;
-      ++batch_in_epoch_;
+      step_loss += backward_micro_batch(batch, st);
       ++micro;
       more = loader_.next(batch);
       if (micro < o_.accumulate && more) continue;  // an epoch's last micro-batches step together
-
-      if (o_.clip_grad_norm > 0) optim::clip_grad_norm_(model_.parameters(), o_.clip_grad_norm);
-      opt_.step();
-      opt_.zero_grad();
-      ++step_;
-      const double lr = opt_.param_groups().front().get("lr");
-      if (sched_ && sched_per_step_) sched_->step();
-      r.last_loss = step_loss / double(micro);
-      window_loss += r.last_loss;
-      ++window_steps;
+      const double lr = optimizer_step();
+      log_step(step_loss / double(micro), lr, st);
       micro = 0, step_loss = 0;
-
-      const double window_s = seconds_since(window_start);
-      progress.update(step_, epoch_, r.last_loss, window_s > 0 ? double(window_samples) / window_s : 0.0);
-      if (step_ % std::max<int64_t>(o_.log_every, 1) == 0) {
-        log.write({{"step", double(step_)}, {"epoch", double(epoch_)}, {"loss", window_loss / double(window_steps)},
-                   {"lr", lr}, {"samples_per_s", double(window_samples) / window_s}, {"time_s", seconds_since(start)}});
-        window_start = std::chrono::steady_clock::now();
-        window_loss = 0, window_steps = 0, window_samples = 0;
-      }
-      for (auto& cb : callbacks_) early |= !cb({step_, epoch_, r.last_loss, lr});
-      if (o_.eval_every > 0 && step_ % o_.eval_every == 0) run_eval();
-      const bool epoch_end = !more;
-      if (epoch_end) {
-        // The epoch counts as done before its checkpoint, so a resumed run starts the next one.
-        ++epoch_, batch_in_epoch_ = 0, ++r.epochs_completed;
-        if (sched_ && !sched_per_step_) sched_->step();
-        if (o_.eval_every == 0) run_eval();
-      }
-      if ((o_.checkpoint_every > 0 && step_ % o_.checkpoint_every == 0) || (epoch_end && o_.checkpoint_every == 0))
-        checkpoint();
-      if (early || done()) break;
+      after_step(lr, !more, st);
+      if (st.early || done()) break;
     }
   }
-  run_eval();
-  checkpoint();
-  progress.finish();
-  r.early_stopped = early;
-  r.steps = step_;
-  return r;
+  evaluate_once(st);
+  checkpoint_once(st);
+  st.progress.finish();
+  st.result.early_stopped = st.early;
+  st.result.steps = step_;
+  return st.result;
 }
 
 }  // namespace anneal::train

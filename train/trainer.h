@@ -70,6 +70,17 @@ class Trainer {
   void save(const std::string& path) const;
 
  private:
+  // fit() in its pieces: resume, one micro-batch's backward, one optimizer step, its
+  // records, and what follows a step (callbacks, evaluation, epoch end, checkpoint).
+  struct FitState;
+  bool resume_from_run_dir();  // true when a checkpoint was loaded
+  int64_t planned_steps() const;  // -1 when unknown (a stream)
+  double backward_micro_batch(const data::Batch& batch, FitState& st);  // its loss
+  double optimizer_step();  // the learning rate the step used
+  void log_step(double loss, double lr, FitState& st);
+  void after_step(double lr, bool epoch_end, FitState& st);
+  void evaluate_once(FitState& st);
+  void checkpoint_once(FitState& st);
   bool evaluate(TrainResult& r, MetricsLog& log);  // false: early stop
   void load(const std::string& path);
 

@@ -6,10 +6,9 @@
 namespace anneal::cuda {
 
 // The Backend of one GPU. Each entry point is defined in the .cu file of its group
-// (elementwise.cu, reduce.cu, blas.cu, rows.cu, optim.cu, index.cu, conv.cu, conv_pool.cu,
-// attention.cu; copy_across in cuda_backend.cu), makes its device current once, and
-// receives tensors whose shapes and dtypes the ops layer has already checked, as
-// described in kernels/backend.h.
+// (elementwise, reduce, blas, rows, optim, index, conv, im2col, pool, channel, attention;
+// copy_across in cuda_backend.cu), makes its device current once, and receives tensors
+// whose shapes and dtypes the ops layer has already checked, as kernels/backend.h says.
 class CudaBackend final : public Backend {
  public:
   explicit CudaBackend(int device) : device_(device) {}
