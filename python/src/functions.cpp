@@ -98,15 +98,21 @@ void bind_functions(py::module_& m) {
            {"sign", &sign}, {"erf", &erf}, {"isnan", &isnan}, {"logical_not", &logical_not}}) {
     m.def(name, fn, GilRelease());
   }
-  m.def("pow", [](const Tensor& a, py::object e) { return pow(a, as_tensor(e, a, "pow")); });
-  m.def("maximum", [](const Tensor& a, const Tensor& b) { return maximum(a, b); });
-  m.def("minimum", [](const Tensor& a, const Tensor& b) { return minimum(a, b); });
+  m.def("pow", [](const Tensor& a, py::object e) {
+    Tensor b = as_tensor(e, a, "pow");
+    py::gil_scoped_release release;
+    return pow(a, b);
+  });
+  m.def("maximum", [](const Tensor& a, const Tensor& b) { return maximum(a, b); }, GilRelease());
+  m.def("minimum", [](const Tensor& a, const Tensor& b) { return minimum(a, b); }, GilRelease());
   m.def("where", [](const Tensor& c, py::object a, py::object b) {
     Tensor like = py::isinstance<Tensor>(a) ? a.cast<Tensor>() : py::isinstance<Tensor>(b) ? b.cast<Tensor>() : c;
-    return where(c, as_tensor(a, like, "where"), as_tensor(b, like, "where"));
+    Tensor ta = as_tensor(a, like, "where"), tb = as_tensor(b, like, "where");
+    py::gil_scoped_release release;
+    return where(c, ta, tb);
   });
   m.def("clamp", [](const Tensor& x, std::optional<double> lo, std::optional<double> hi) { return clamp(x, lo, hi); },
-        py::arg("input"), py::arg("min") = py::none(), py::arg("max") = py::none());
+        py::arg("input"), py::arg("min") = py::none(), py::arg("max") = py::none(), GilRelease());
   // (functions that read Python objects convert them before releasing the GIL)
   m.def("sum", [](const Tensor& x, py::object dim, bool keepdim) {
     IntList dims = dims_of(dim);
@@ -118,9 +124,17 @@ void bind_functions(py::module_& m) {
     py::gil_scoped_release release;
     return mean(x, dims, keepdim);
   }, py::arg("input"), py::arg("dim") = py::none(), py::arg("keepdim") = false);
-  m.def("var", [](const Tensor& x, py::object dim, bool unbiased, bool keepdim) { return var(x, dims_of(dim), unbiased, keepdim); },
+  m.def("var", [](const Tensor& x, py::object dim, bool unbiased, bool keepdim) {
+    IntList dims = dims_of(dim);
+    py::gil_scoped_release release;
+    return var(x, dims, unbiased, keepdim);
+  },
         py::arg("input"), py::arg("dim") = py::none(), py::arg("unbiased") = true, py::arg("keepdim") = false);
-  m.def("amax", [](const Tensor& x, py::object dim, bool keepdim) { return amax(x, dims_of(dim), keepdim); },
+  m.def("amax", [](const Tensor& x, py::object dim, bool keepdim) {
+    IntList dims = dims_of(dim);
+    py::gil_scoped_release release;
+    return amax(x, dims, keepdim);
+  },
         py::arg("input"), py::arg("dim") = py::none(), py::arg("keepdim") = false);
   m.def("max", [](const Tensor& x, std::optional<int64_t> dim, bool keepdim) -> py::object {
     if (!dim) return py::cast(max(x));
@@ -128,20 +142,24 @@ void bind_functions(py::module_& m) {
     return py::make_tuple(v, i);
   }, py::arg("input"), py::arg("dim") = py::none(), py::arg("keepdim") = false);
   m.def("argmax", [](const Tensor& x, std::optional<int64_t> dim, bool keepdim) { return argmax(x, dim, keepdim); },
-        py::arg("input"), py::arg("dim") = py::none(), py::arg("keepdim") = false);
+        py::arg("input"), py::arg("dim") = py::none(), py::arg("keepdim") = false, GilRelease());
   m.def("softmax", &softmax, py::arg("input"), py::arg("dim"), GilRelease());
   m.def("log_softmax", &log_softmax, py::arg("input"), py::arg("dim"), GilRelease());
-  m.def("cat", [](const TensorList& xs, int64_t dim) { return cat(xs, dim); }, py::arg("tensors"), py::arg("dim") = 0);
-  m.def("stack", [](const TensorList& xs, int64_t dim) { return stack(xs, dim); }, py::arg("tensors"), py::arg("dim") = 0);
-  m.def("transpose", [](const Tensor& x, int64_t a, int64_t b) { return transpose(x, a, b); });
+  m.def("cat", [](const TensorList& xs, int64_t dim) { return cat(xs, dim); }, py::arg("tensors"), py::arg("dim") = 0,
+        GilRelease());
+  m.def("stack", [](const TensorList& xs, int64_t dim) { return stack(xs, dim); }, py::arg("tensors"), py::arg("dim") = 0,
+        GilRelease());
+  m.def("transpose", [](const Tensor& x, int64_t a, int64_t b) { return transpose(x, a, b); }, GilRelease());
   m.def("reshape", [](const Tensor& x, py::object s) { return reshape(x, to_int_list(s, "reshape")); });
   // indexing and shape
-  m.def("gather", [](const Tensor& x, int64_t dim, const Tensor& idx) { return gather(x, dim, idx); });
-  m.def("scatter", [](const Tensor& x, int64_t dim, const Tensor& idx, const Tensor& src) { return scatter(x, dim, idx, src); });
+  m.def("gather", [](const Tensor& x, int64_t dim, const Tensor& idx) { return gather(x, dim, idx); }, GilRelease());
+  m.def("scatter", [](const Tensor& x, int64_t dim, const Tensor& idx, const Tensor& src) { return scatter(x, dim, idx, src); },
+        GilRelease());
   m.def("scatter_add", [](const Tensor& x, int64_t dim, const Tensor& idx, const Tensor& src) {
     return scatter_add(x, dim, idx, src);
-  });
-  m.def("index_select", [](const Tensor& x, int64_t dim, const Tensor& idx) { return index_select(x, dim, idx); });
+  }, GilRelease());
+  m.def("index_select", [](const Tensor& x, int64_t dim, const Tensor& idx) { return index_select(x, dim, idx); },
+        GilRelease());
   m.def("index_add", [](const Tensor& x, int64_t dim, const Tensor& idx, const Tensor& src) {
     return index_add(x, dim, idx, src);
   });
