@@ -50,44 +50,41 @@ template <typename T> using compute_t = typename compute_type<T>::type;
     using scalar_t = T;                     \
     return __VA_ARGS__();                   \
   }
-#define ANNEAL_DISPATCH_FLOATING(dtype, opname, ...)                                     \
-  [&] {                                                                                  \
-    switch (dtype) {                                                                     \
-      ANNEAL_DTYPE_CASE(Float32, float, __VA_ARGS__)                                     \
-      ANNEAL_DTYPE_CASE(Float64, double, __VA_ARGS__)                                    \
-      ANNEAL_DTYPE_CASE(Float16, ::anneal::Half, __VA_ARGS__)                            \
-      ANNEAL_DTYPE_CASE(BFloat16, ::anneal::BFloat16, __VA_ARGS__)                       \
-      default:                                                                           \
-        throw ::anneal::TypeError(::anneal::str(opname, ": expected a floating dtype, got ", \
-                                                ::anneal::dtype_name(dtype)));           \
-    }                                                                                    \
+// The cases of each dtype family, listed once; the dispatchers below combine them.
+#define ANNEAL_FLOATING_CASES(...)                                \
+  ANNEAL_DTYPE_CASE(Float32, float, __VA_ARGS__)                  \
+  ANNEAL_DTYPE_CASE(Float64, double, __VA_ARGS__)                 \
+  ANNEAL_DTYPE_CASE(Float16, ::anneal::Half, __VA_ARGS__)         \
+  ANNEAL_DTYPE_CASE(BFloat16, ::anneal::BFloat16, __VA_ARGS__)
+#define ANNEAL_INTEGRAL_CASES(...)                \
+  ANNEAL_DTYPE_CASE(Int32, int32_t, __VA_ARGS__)  \
+  ANNEAL_DTYPE_CASE(Int64, int64_t, __VA_ARGS__)  \
+  ANNEAL_DTYPE_CASE(UInt8, uint8_t, __VA_ARGS__)
+// The one error for a dtype an op does not take.
+#define ANNEAL_UNSUPPORTED_DTYPE(opname, dtype) \
+  throw ::anneal::TypeError(::anneal::str(opname, ": not supported for dtype ", ::anneal::dtype_name(dtype)))
+
+#define ANNEAL_DISPATCH_FLOATING(dtype, opname, ...) \
+  [&] {                                              \
+    switch (dtype) {                                 \
+      ANNEAL_FLOATING_CASES(__VA_ARGS__)             \
+      default: ANNEAL_UNSUPPORTED_DTYPE(opname, dtype); \
+    }                                                \
   }()
-#define ANNEAL_DISPATCH_NUMERIC(dtype, opname, ...)                                     \
-  [&] {                                                                                 \
-    switch (dtype) {                                                                    \
-      ANNEAL_DTYPE_CASE(Float32, float, __VA_ARGS__)                                    \
-      ANNEAL_DTYPE_CASE(Float64, double, __VA_ARGS__)                                   \
-      ANNEAL_DTYPE_CASE(Float16, ::anneal::Half, __VA_ARGS__)                           \
-      ANNEAL_DTYPE_CASE(BFloat16, ::anneal::BFloat16, __VA_ARGS__)                      \
-      ANNEAL_DTYPE_CASE(Int32, int32_t, __VA_ARGS__)                                    \
-      ANNEAL_DTYPE_CASE(Int64, int64_t, __VA_ARGS__)                                    \
-      ANNEAL_DTYPE_CASE(UInt8, uint8_t, __VA_ARGS__)                                    \
-      default:                                                                          \
-        throw ::anneal::TypeError(::anneal::str(opname, ": not supported for dtype ",   \
-                                                ::anneal::dtype_name(dtype)));          \
-    }                                                                                   \
+#define ANNEAL_DISPATCH_NUMERIC(dtype, opname, ...) \
+  [&] {                                             \
+    switch (dtype) {                                \
+      ANNEAL_FLOATING_CASES(__VA_ARGS__)            \
+      ANNEAL_INTEGRAL_CASES(__VA_ARGS__)            \
+      default: ANNEAL_UNSUPPORTED_DTYPE(opname, dtype); \
+    }                                               \
   }()
-#define ANNEAL_DISPATCH_ALL(dtype, opname, ...)                                         \
-  [&] {                                                                                 \
-    switch (dtype) {                                                                    \
-      ANNEAL_DTYPE_CASE(Float32, float, __VA_ARGS__)                                    \
-      ANNEAL_DTYPE_CASE(Float64, double, __VA_ARGS__)                                   \
-      ANNEAL_DTYPE_CASE(Float16, ::anneal::Half, __VA_ARGS__)                           \
-      ANNEAL_DTYPE_CASE(BFloat16, ::anneal::BFloat16, __VA_ARGS__)                      \
-      ANNEAL_DTYPE_CASE(Int32, int32_t, __VA_ARGS__)                                    \
-      ANNEAL_DTYPE_CASE(Int64, int64_t, __VA_ARGS__)                                    \
-      ANNEAL_DTYPE_CASE(UInt8, uint8_t, __VA_ARGS__)                                    \
-      ANNEAL_DTYPE_CASE(Bool, bool, __VA_ARGS__)                                        \
-    }                                                                                   \
-    throw ::anneal::TypeError(::anneal::str(opname, ": unknown dtype"));               \
+#define ANNEAL_DISPATCH_ALL(dtype, opname, ...)  \
+  [&] {                                          \
+    switch (dtype) {                             \
+      ANNEAL_FLOATING_CASES(__VA_ARGS__)         \
+      ANNEAL_INTEGRAL_CASES(__VA_ARGS__)         \
+      ANNEAL_DTYPE_CASE(Bool, bool, __VA_ARGS__) \
+    }                                            \
+    ANNEAL_UNSUPPORTED_DTYPE(opname, dtype);     \
   }()

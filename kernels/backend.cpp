@@ -1,7 +1,7 @@
 #include "kernels/backend.h"
 
 #include "core/error.h"
-#include "kernels/unary_math.h"
+#include "kernels/elementwise_math.h"
 #include "kernels/cpu/cpu_backend.h"
 #ifdef ANNEAL_WITH_CUDA
 #include "kernels/cuda/cuda_backend.h"

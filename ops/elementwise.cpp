@@ -2,7 +2,7 @@
 // written with the same operators (so it runs on any device and is differentiable).
 #include "ops/elementwise.h"
 
-#include "kernels/unary_math.h"
+#include "kernels/elementwise_math.h"
 
 #include <cmath>
 

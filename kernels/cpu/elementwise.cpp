@@ -5,7 +5,7 @@
 
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/fast_math.h"
-#include "kernels/unary_math.h"
+#include "kernels/elementwise_math.h"
 #include "kernels/cpu/loops.h"
 #include "runtime/thread_pool.h"
 #include "kernels/cpu/simd.h"
@@ -53,7 +53,7 @@ void map2(const Tensor& out, const Tensor& a, const Tensor& b, const F& f) {
   });
 }
 
-// The math policy of kernels/unary_math.h on the CPU: float computations use the
+// The math policy of kernels/elementwise_math.h on the CPU: float computations use the
 // vectorisable exp/erf (fast_math.h); double keeps the library's.
 __attribute__((always_inline)) inline float gelu_erf(float x) { return fast_erff(x); }
 inline double gelu_erf(double x) { return std::erf(x); }
@@ -64,10 +64,6 @@ struct CpuMath {
   template <class C> ANNEAL_FORCE_INLINE static C log1p(C x) { return std::log1p(x); }
 };
 
-template <typename C>
-inline C nan_of() {
-  return std::numeric_limits<C>::quiet_NaN();
-}
 
 template <typename T>
 void unary_floating(UnaryOp op, const Tensor& in, const Tensor& out, UnaryParams p) {
@@ -246,32 +242,20 @@ void CpuBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b, const Ten
       case BinaryOp::Mul: return arith([](C x, C y) { return x * y; });
       case BinaryOp::Div:
         if constexpr (is_float) return arith([](C x, C y) { return x / y; });
-        else {
-          // integer division by zero would trap: ops promote true division to float,
-          // so only floor-style integer paths reach here; guard anyway.
-          return arith([](C x, C y) { return y == C(0) ? C(0) : C(x / y); });
-        }
+        else return arith([](C x, C y) { return math::int_div(x, y); });
       case BinaryOp::Pow:
         if constexpr (is_float) return arith([](C x, C y) { return std::pow(x, y); });
-        else if constexpr (std::is_same_v<C, bool>) return arith([](C x, C y) { return C(x || !y); });
-        else
-          return arith([](C x, C y) {
-            if (y < C(0)) return C(x == C(1) ? 1 : 0);
-            int64_t r = 1, base = int64_t(x);  // wraps like the integer type would
-            for (int64_t k = int64_t(y); k > 0; k >>= 1, base = base * base)
-              if (k & 1) r = r * base;
-            return C(r);
-          });
+        else return arith([](C x, C y) { return math::int_pow(x, y); });
       case BinaryOp::Maximum:
-        if constexpr (is_float) return arith([](C x, C y) { return (x != x || y != y) ? nan_of<C>() : (x > y ? x : y); });
+        if constexpr (is_float) return arith([](C x, C y) { return math::maximum_nan(x, y); });
         else return arith([](C x, C y) { return x > y ? x : y; });
       case BinaryOp::Minimum:
-        if constexpr (is_float) return arith([](C x, C y) { return (x != x || y != y) ? nan_of<C>() : (x < y ? x : y); });
+        if constexpr (is_float) return arith([](C x, C y) { return math::minimum_nan(x, y); });
         else return arith([](C x, C y) { return x < y ? x : y; });
       case BinaryOp::Atan2:
         if constexpr (is_float) return arith([](C x, C y) { return std::atan2(x, y); });
         else break;
-      case BinaryOp::ReluGrad: return arith([](C g, C y) { return y > C(0) ? g : C(0); });
+      case BinaryOp::ReluGrad: return arith([](C g, C y) { return math::relu_grad(g, y); });
       case BinaryOp::Eq: return cmp([](C x, C y) { return x == y; });
       case BinaryOp::Ne: return cmp([](C x, C y) { return x != y; });
       case BinaryOp::Lt: return cmp([](C x, C y) { return x < y; });

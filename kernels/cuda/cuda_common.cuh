@@ -81,25 +81,23 @@ __device__ __forceinline__ T store_c(C v) {
     CALL;                               \
     break;                              \
   }
-#define ANNEAL_CUDA_DISPATCH_FLOATING(dt, op, CALL)                                                      \
-  switch (dt) {                                                                                         \
-    ANNEAL_CUDA_CASE(Float32, float, CALL)                                                              \
-    ANNEAL_CUDA_CASE(Float64, double, CALL)                                                             \
-    ANNEAL_CUDA_CASE(Float16, __half, CALL)                                                             \
-    ANNEAL_CUDA_CASE(BFloat16, __nv_bfloat16, CALL)                                                     \
-    default:                                                                                            \
-      throw ::anneal::TypeError(::anneal::str("CUDA ", op, ": expected a floating dtype, got ", dtype_name(dt))); \
+#define ANNEAL_CUDA_FLOATING_CASES(CALL)         \
+  ANNEAL_CUDA_CASE(Float32, float, CALL)         \
+  ANNEAL_CUDA_CASE(Float64, double, CALL)        \
+  ANNEAL_CUDA_CASE(Float16, __half, CALL)        \
+  ANNEAL_CUDA_CASE(BFloat16, __nv_bfloat16, CALL)
+#define ANNEAL_CUDA_DISPATCH_FLOATING(dt, op, CALL)              \
+  switch (dt) {                                                 \
+    ANNEAL_CUDA_FLOATING_CASES(CALL)                            \
+    default: ANNEAL_UNSUPPORTED_DTYPE(::anneal::str("CUDA ", op), dt); \
   }
-#define ANNEAL_CUDA_DISPATCH_ALL(dt, op, CALL)                                                          \
-  switch (dt) {                                                                                         \
-    ANNEAL_CUDA_CASE(Float32, float, CALL)                                                              \
-    ANNEAL_CUDA_CASE(Float64, double, CALL)                                                             \
-    ANNEAL_CUDA_CASE(Float16, __half, CALL)                                                             \
-    ANNEAL_CUDA_CASE(BFloat16, __nv_bfloat16, CALL)                                                     \
-    ANNEAL_CUDA_CASE(Int64, int64_t, CALL)                                                              \
-    ANNEAL_CUDA_CASE(Int32, int32_t, CALL)                                                              \
-    ANNEAL_CUDA_CASE(UInt8, uint8_t, CALL)                                                              \
-    ANNEAL_CUDA_CASE(Bool, bool, CALL)                                                                  \
+#define ANNEAL_CUDA_DISPATCH_ALL(dt, op, CALL)   \
+  switch (dt) {                                 \
+    ANNEAL_CUDA_FLOATING_CASES(CALL)            \
+    ANNEAL_CUDA_CASE(Int64, int64_t, CALL)      \
+    ANNEAL_CUDA_CASE(Int32, int32_t, CALL)      \
+    ANNEAL_CUDA_CASE(UInt8, uint8_t, CALL)      \
+    ANNEAL_CUDA_CASE(Bool, bool, CALL)          \
   }
 
 // Combines one value per thread of the block with f (associative); every thread gets the

@@ -6,7 +6,7 @@
 
 #include "kernels/cuda/cuda_common.cuh"
 #include "kernels/cuda/kernels.h"
-#include "kernels/unary_math.h"
+#include "kernels/elementwise_math.h"
 #include "core/philox.h"
 
 namespace anneal::cuda {
@@ -18,7 +18,7 @@ __device__ __forceinline__ T& at(char* p) {
   return *reinterpret_cast<T*>(p);
 }
 
-// The math policy of kernels/unary_math.h on the device: the CUDA math library's.
+// The math policy of kernels/elementwise_math.h on the device: the CUDA math library's.
 struct DeviceMath {
   template <class C> __host__ __device__ static C exp(C x) { return std::exp(x); }
   template <class C> __host__ __device__ static C erf(C x) { return std::erf(x); }
@@ -188,29 +188,20 @@ __device__ __forceinline__ C binary_arith(BinaryOp op, C x, C y) {
     case BinaryOp::Mul: return x * y;
     case BinaryOp::Div:
       if constexpr (kFloat) return x / y;
-      else return y == C(0) ? C(0) : C(x / y);
+      else return math::int_div(x, y);
     case BinaryOp::Pow:
-      if constexpr (kFloat) {
-        return std::pow(x, y);
-      } else if constexpr (std::is_same_v<C, bool>) {
-        return C(x || !y);
-      } else {
-        if (y < C(0)) return C(x == C(1) ? 1 : 0);
-        int64_t r = 1, base = int64_t(x);
-        for (int64_t k = int64_t(y); k > 0; k >>= 1, base = base * base)
-          if (k & 1) r = r * base;
-        return C(r);
-      }
+      if constexpr (kFloat) return std::pow(x, y);
+      else return math::int_pow(x, y);
     case BinaryOp::Maximum:
-      if constexpr (kFloat) return (x != x || y != y) ? C(NAN) : (x > y ? x : y);
+      if constexpr (kFloat) return math::maximum_nan(x, y);
       else return x > y ? x : y;
     case BinaryOp::Minimum:
-      if constexpr (kFloat) return (x != x || y != y) ? C(NAN) : (x < y ? x : y);
+      if constexpr (kFloat) return math::minimum_nan(x, y);
       else return x < y ? x : y;
     case BinaryOp::Atan2:
       if constexpr (kFloat) return std::atan2(x, y);
       else return C(0);
-    case BinaryOp::ReluGrad: return y > C(0) ? x : C(0);
+    case BinaryOp::ReluGrad: return math::relu_grad(x, y);
     default: return C(0);
   }
 }

@@ -1,8 +1,12 @@
 #pragma once
-// The formulas of the elementwise maps, written once for the CPU and CUDA backends (as
+// The formulas of the elementwise maps (unary and binary), written once for the CPU and
+// CUDA backends (as
 // kernels/reduce_combine.h does for reductions). Each takes a math policy M for the
 // transcendental functions: the CPU's vectorisable float exp/erf (kernels/cpu/fast_math.h)
 // or the device library's (kernels/cuda/elementwise.cu); everything else is shared.
+#include <cstdint>
+#include <type_traits>
+
 #include "core/macros.h"
 #include "kernels/backend.h"
 
@@ -40,6 +44,33 @@ template <class C> ANNEAL_HOST_DEVICE ANNEAL_FORCE_INLINE C clamp(C x, C lo, C h
   if (hi == hi && x > hi) x = hi;
   return x;
 }
+
+// ---- binary ----
+// NaN-propagating maximum / minimum of floats (as PyTorch's, unlike std::max).
+template <class C> ANNEAL_HOST_DEVICE ANNEAL_FORCE_INLINE C maximum_nan(C x, C y) {
+  return x != x ? x : (y != y ? y : (x > y ? x : y));
+}
+template <class C> ANNEAL_HOST_DEVICE ANNEAL_FORCE_INLINE C minimum_nan(C x, C y) {
+  return x != x ? x : (y != y ? y : (x < y ? x : y));
+}
+// Integer division that does not trap on zero (ops promote true division to float; only
+// floor-style integer paths reach a backend, guarded anyway).
+template <class C> ANNEAL_HOST_DEVICE ANNEAL_FORCE_INLINE C int_div(C x, C y) { return y == C(0) ? C(0) : C(x / y); }
+// x^y of integers by squaring, wrapping as the integer type would; a negative exponent
+// gives 1 for x = 1 and 0 otherwise; for bool, x or not y.
+template <class C> ANNEAL_HOST_DEVICE ANNEAL_FORCE_INLINE C int_pow(C x, C y) {
+  if constexpr (std::is_same_v<C, bool>) {
+    return C(x || !y);
+  } else {
+    if (y < C(0)) return C(x == C(1) ? 1 : 0);
+    int64_t r = 1, base = int64_t(x);
+    for (int64_t k = int64_t(y); k > 0; k >>= 1, base = base * base)
+      if (k & 1) r = r * base;
+    return C(r);
+  }
+}
+// ReLU's backward: the gradient where the output is positive.
+template <class C> ANNEAL_HOST_DEVICE ANNEAL_FORCE_INLINE C relu_grad(C g, C y) { return y > C(0) ? g : C(0); }
 
 // Names for error messages ("gelu", "maximum", ...), never enum numbers.
 const char* unary_op_name(UnaryOp op);
