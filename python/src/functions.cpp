@@ -5,6 +5,11 @@ namespace anneal::python {
 
 namespace {
 
+// The rule for every binding here: the GIL is released while anneal computes, so Python
+// threads run beside it. A binding with only C++ arguments takes GilRelease; one that
+// reads Python objects (py::object, lists of sizes, numbers) converts them first and then
+// releases the GIL itself (py::gil_scoped_release), or holds it when it returns Python
+// objects built inside.
 using GilRelease = py::call_guard<py::gil_scoped_release>;
 
 Reduction reduction_of(const std::string& r) {
@@ -80,17 +85,17 @@ void bind_functions(py::module_& m) {
     return dtype ? t.to(*dtype) : t;
   }, py::arg("start"), py::arg("end") = py::none(), py::arg("step") = 1, py::arg("dtype") = py::none());
   m.def("eye", [](int64_t n, std::optional<DType> dtype) { return eye(n, {}, dtype.value_or(DType::Float32)); },
-        py::arg("n"), py::arg("dtype") = py::none());
-  m.def("zeros_like", &zeros_like);
-  m.def("ones_like", &ones_like);
-  m.def("randn_like", [](const Tensor& t) { return randn_like(t); });
-  m.def("manual_seed", [](uint64_t s) { manual_seed(s); });
+        py::arg("n"), py::arg("dtype") = py::none(), GilRelease());
+  m.def("zeros_like", &zeros_like, GilRelease());
+  m.def("ones_like", &ones_like, GilRelease());
+  m.def("randn_like", [](const Tensor& t) { return randn_like(t); }, GilRelease());
+  m.def("manual_seed", [](uint64_t s) { manual_seed(s); }, GilRelease());
 
   // ---- math ----
   m.def("matmul", &matmul, GilRelease());
   m.def("mm", &mm, GilRelease());
   m.def("bmm", &bmm, GilRelease());
-  m.def("outer", &outer);
+  m.def("outer", &outer, GilRelease());
   for (auto [name, fn] : std::initializer_list<std::pair<const char*, Tensor (*)(const Tensor&)>>{
            {"exp", &exp}, {"log", &log}, {"sqrt", &sqrt}, {"rsqrt", &rsqrt}, {"abs", &abs}, {"neg", &neg},
            {"sin", &sin}, {"cos", &cos}, {"tanh", &tanh}, {"sigmoid", &sigmoid}, {"relu", &relu},
@@ -162,15 +167,15 @@ void bind_functions(py::module_& m) {
         GilRelease());
   m.def("index_add", [](const Tensor& x, int64_t dim, const Tensor& idx, const Tensor& src) {
     return index_add(x, dim, idx, src);
-  });
-  m.def("masked_select", &masked_select);
-  m.def("nonzero", &nonzero);
-  m.def("tril", &tril, py::arg("input"), py::arg("diagonal") = 0);
-  m.def("triu", &triu, py::arg("input"), py::arg("diagonal") = 0);
+  }, GilRelease());
+  m.def("masked_select", &masked_select, GilRelease());
+  m.def("nonzero", &nonzero, GilRelease());
+  m.def("tril", &tril, py::arg("input"), py::arg("diagonal") = 0, GilRelease());
+  m.def("triu", &triu, py::arg("input"), py::arg("diagonal") = 0, GilRelease());
   m.def("split", [](const Tensor& x, int64_t size, int64_t dim) { return split(x, size, dim); }, py::arg("tensor"),
-        py::arg("split_size"), py::arg("dim") = 0);
+        py::arg("split_size"), py::arg("dim") = 0, GilRelease());
   m.def("chunk", [](const Tensor& x, int64_t n, int64_t dim) { return chunk(x, n, dim); }, py::arg("input"),
-        py::arg("chunks"), py::arg("dim") = 0);
+        py::arg("chunks"), py::arg("dim") = 0, GilRelease());
   m.def("repeat", [](const Tensor& x, py::object r) { return repeat(x, to_int_list(r, "repeat")); });
   // more reductions
   m.def("prod", [](const Tensor& x, py::object dim, bool keepdim) { return prod(x, dims_of(dim), keepdim); },
@@ -184,15 +189,15 @@ void bind_functions(py::module_& m) {
   m.def("amin", [](const Tensor& x, py::object dim, bool keepdim) { return amin(x, dims_of(dim), keepdim); },
         py::arg("input"), py::arg("dim") = py::none(), py::arg("keepdim") = false);
   m.def("allclose", [](const Tensor& a, const Tensor& b, double rtol, double atol) { return allclose(a, b, rtol, atol); },
-        py::arg("input"), py::arg("other"), py::arg("rtol") = 1e-5, py::arg("atol") = 1e-8);
-  m.def("equal", &equal);
+        py::arg("input"), py::arg("other"), py::arg("rtol") = 1e-5, py::arg("atol") = 1e-8, GilRelease());
+  m.def("equal", &equal, GilRelease());
   m.def("min", [](const Tensor& x, std::optional<int64_t> dim, bool keepdim) -> py::object {
     if (!dim) return py::cast(min(x));
     auto [v, i] = min(x, *dim, keepdim);
     return py::make_tuple(v, i);
   }, py::arg("input"), py::arg("dim") = py::none(), py::arg("keepdim") = false);
   m.def("argmin", [](const Tensor& x, std::optional<int64_t> dim, bool keepdim) { return argmin(x, dim, keepdim); },
-        py::arg("input"), py::arg("dim") = py::none(), py::arg("keepdim") = false);
+        py::arg("input"), py::arg("dim") = py::none(), py::arg("keepdim") = false, GilRelease());
   m.def("all", [](const Tensor& x, py::object dim, bool keepdim) { return all(x, dims_of(dim), keepdim); },
         py::arg("input"), py::arg("dim") = py::none(), py::arg("keepdim") = false);
   m.def("any", [](const Tensor& x, py::object dim, bool keepdim) { return any(x, dims_of(dim), keepdim); },
@@ -214,11 +219,11 @@ void bind_functions(py::module_& m) {
   }, py::arg("input"), py::arg("dim"), py::arg("sizes"));
   m.def("full_like", [](const Tensor& t, py::object v) { return full_like(t, to_scalar(v, "full_like")); },
         py::arg("input"), py::arg("fill_value"));
-  m.def("rand_like", [](const Tensor& t) { return rand_like(t); });
+  m.def("rand_like", [](const Tensor& t) { return rand_like(t); }, GilRelease());
   m.def("linspace", [](double start, double end, int64_t steps, std::optional<DType> dtype, std::string device) {
     return linspace(start, end, steps, opts(dtype, device));
   }, py::arg("start"), py::arg("end"), py::arg("steps"), py::kw_only(), py::arg("dtype") = py::none(),
-     py::arg("device") = "cpu");
+     py::arg("device") = "cpu", GilRelease());
 
   // ---- nn.functional ----
   py::module_ F = m.def_submodule("functional", "anneal.nn.functional");
@@ -244,12 +249,12 @@ void bind_functions(py::module_& m) {
   }, py::arg("input"), py::arg("target"), py::arg("weight") = py::none(), py::arg("ignore_index") = -100,
      py::arg("reduction") = "mean", py::arg("label_smoothing") = 0.0);
   F.def("mse_loss", [](const Tensor& x, const Tensor& y, const std::string& r) { return mse_loss(x, y, reduction_of(r)); },
-        py::arg("input"), py::arg("target"), py::arg("reduction") = "mean");
+        py::arg("input"), py::arg("target"), py::arg("reduction") = "mean", GilRelease());
   F.def("l1_loss", [](const Tensor& x, const Tensor& y, const std::string& r) { return l1_loss(x, y, reduction_of(r)); },
-        py::arg("input"), py::arg("target"), py::arg("reduction") = "mean");
+        py::arg("input"), py::arg("target"), py::arg("reduction") = "mean", GilRelease());
   F.def("binary_cross_entropy_with_logits", [](const Tensor& x, const Tensor& y, const std::string& r) {
     return binary_cross_entropy_with_logits(x, y, Tensor(), Tensor(), reduction_of(r));
-  }, py::arg("input"), py::arg("target"), py::arg("reduction") = "mean");
+  }, py::arg("input"), py::arg("target"), py::arg("reduction") = "mean", GilRelease());
   F.def("conv2d", [](const Tensor& x, const Tensor& w, std::optional<Tensor> b, int64_t stride, int64_t padding,
                      int64_t dilation, int64_t groups) {
     py::gil_scoped_release release;
@@ -282,28 +287,28 @@ void bind_functions(py::module_& m) {
     return avg_pool2d(x, k, stride.value_or(k), padding);
   }, py::arg("input"), py::arg("kernel_size"), py::arg("stride") = py::none(), py::arg("padding") = 0, GilRelease());
   F.def("dropout", [](const Tensor& x, double p, bool training) { return dropout(x, p, training); },
-        py::arg("input"), py::arg("p") = 0.5, py::arg("training") = true);
+        py::arg("input"), py::arg("p") = 0.5, py::arg("training") = true, GilRelease());
   F.def("layer_norm", [](const Tensor& x, py::object shape, std::optional<Tensor> w, std::optional<Tensor> b, double eps) {
     return layer_norm(x, to_int_list(shape, "normalized_shape"), opt_tensor(w), opt_tensor(b), eps);
   }, py::arg("input"), py::arg("normalized_shape"), py::arg("weight") = py::none(), py::arg("bias") = py::none(),
      py::arg("eps") = 1e-5);
-  F.def("embedding", [](const Tensor& idx, const Tensor& w) { return embedding(w, idx); });
+  F.def("embedding", [](const Tensor& idx, const Tensor& w) { return embedding(w, idx); }, GilRelease());
   F.def("pad", [](const Tensor& x, py::object p, double value) { return pad(x, to_int_list(p, "pad"), value); },
         py::arg("input"), py::arg("pad"), py::arg("value") = 0.0);
-  F.def("one_hot", &one_hot, py::arg("tensor"), py::arg("num_classes") = -1);
+  F.def("one_hot", &one_hot, py::arg("tensor"), py::arg("num_classes") = -1, GilRelease());
   F.def("nll_loss", [](const Tensor& x, const Tensor& y, const std::string& r) {
     return nll_loss(x, y, Tensor(), -100, reduction_of(r));
-  }, py::arg("input"), py::arg("target"), py::arg("reduction") = "mean");
+  }, py::arg("input"), py::arg("target"), py::arg("reduction") = "mean", GilRelease());
   F.def("smooth_l1_loss", [](const Tensor& x, const Tensor& y, const std::string& r, double beta) {
     return smooth_l1_loss(x, y, reduction_of(r), beta);
-  }, py::arg("input"), py::arg("target"), py::arg("reduction") = "mean", py::arg("beta") = 1.0);
+  }, py::arg("input"), py::arg("target"), py::arg("reduction") = "mean", py::arg("beta") = 1.0, GilRelease());
   F.def("binary_cross_entropy", [](const Tensor& x, const Tensor& y, const std::string& r) {
     return binary_cross_entropy(x, y, Tensor(), reduction_of(r));
-  }, py::arg("input"), py::arg("target"), py::arg("reduction") = "mean");
+  }, py::arg("input"), py::arg("target"), py::arg("reduction") = "mean", GilRelease());
   F.def("group_norm", [](const Tensor& x, int64_t groups, std::optional<Tensor> w, std::optional<Tensor> b, double eps) {
     return group_norm(x, groups, opt_tensor(w), opt_tensor(b), eps);
   }, py::arg("input"), py::arg("num_groups"), py::arg("weight") = py::none(), py::arg("bias") = py::none(),
-     py::arg("eps") = 1e-5);
+     py::arg("eps") = 1e-5, GilRelease());
   F.def("adaptive_avg_pool2d", [](const Tensor& x, py::object size) {
     IntList s = to_int_list(size, "output_size");
     ANNEAL_CHECK(s.size() == 1 || s.size() == 2, ValueError, "adaptive_avg_pool2d: output_size must be one or two "
@@ -311,9 +316,9 @@ void bind_functions(py::module_& m) {
     return adaptive_avg_pool2d(x, s[0], s.size() > 1 ? s[1] : s[0]);
   });
   F.def("leaky_relu", [](const Tensor& x, double slope) { return leaky_relu(x, slope); }, py::arg("input"),
-        py::arg("negative_slope") = 0.01);
+        py::arg("negative_slope") = 0.01, GilRelease());
   F.def("softplus", [](const Tensor& x, double beta, double threshold) { return softplus(x, beta, threshold); },
-        py::arg("input"), py::arg("beta") = 1.0, py::arg("threshold") = 20.0);
+        py::arg("input"), py::arg("beta") = 1.0, py::arg("threshold") = 20.0, GilRelease());
   F.def("scaled_dot_product_attention", [](const Tensor& q, const Tensor& k, const Tensor& v,
                                            std::optional<Tensor> mask, double dropout_p, bool is_causal) {
     py::gil_scoped_release release;
@@ -341,8 +346,8 @@ void bind_functions(py::module_& m) {
     return result;
   }, py::arg("outputs"), py::arg("inputs"), py::arg("grad_outputs") = py::none(), py::arg("retain_graph") = py::none(),
      py::arg("create_graph") = false, py::arg("allow_unused") = false);
-  m.def("is_grad_enabled", &GradMode::is_enabled);
-  m.def("_set_grad_enabled", &GradMode::set_enabled);
+  m.def("is_grad_enabled", &GradMode::is_enabled, GilRelease());
+  m.def("_set_grad_enabled", &GradMode::set_enabled, GilRelease());
 
   // ---- optimizers over lists of tensors ----
   py::module_ optim_m = m.def_submodule("optim", "anneal.optim");
@@ -373,7 +378,7 @@ void bind_functions(py::module_& m) {
                      "autocast: device_type must be 'cpu' or 'cuda', got '", device_type, "'");
         return std::make_unique<AutocastGuard>(device_type == "cpu" ? DeviceType::CPU : DeviceType::CUDA, dtype, enabled);
       }));
-  m.def("is_autocast_enabled", [] { return autocast_state().enabled; });
+  m.def("is_autocast_enabled", [] { return autocast_state().enabled; }, GilRelease());
   py::class_<optim::SGD, optim::Optimizer>(optim_m, "SGD")
       .def(py::init<TensorList, double, double, double, double, bool, bool>(), py::arg("params"), py::arg("lr"),
            py::arg("momentum") = 0.0, py::arg("dampening") = 0.0, py::arg("weight_decay") = 0.0,
