@@ -139,6 +139,18 @@ void DataLoader::start_epoch(int64_t epoch) {
     throw;                           \
   }
 
+// Counts a worker out on every way it leaves (return, exception, forced unwind), for
+// shutdown()'s timed wait.
+struct DataLoader::WorkerExit {
+  DataLoader& d;
+  explicit WorkerExit(DataLoader& loader) : d(loader) {}
+  ~WorkerExit() {
+    std::lock_guard<std::mutex> l(d.mu_);
+    --d.live_workers_;
+    d.cv_.notify_all();
+  }
+};
+
 void DataLoader::start_epoch_locked(int64_t epoch, int64_t first_batch) {
   ANNEAL_CHECK(!abandoned_, ValueError, "DataLoader: the loader was shut down");
   stop_workers();
@@ -183,14 +195,7 @@ void DataLoader::launch_workers() {
   for (int w = 0; w < opt_.num_workers; ++w) {
     workers_.emplace_back([this] {
       NoGradGuard ng;
-      struct Exit {  // counted on every way out, for shutdown()'s timed wait
-        DataLoader* d;
-        ~Exit() {
-          std::lock_guard<std::mutex> l(d->mu_);
-          --d->live_workers_;
-          d->cv_.notify_all();
-        }
-      } exit{this};
+      const WorkerExit exit(*this);
       while (true) {
         int64_t b;
         {
@@ -269,14 +274,7 @@ void DataLoader::start_stream_worker() {
   }
   workers_.emplace_back([this] {
     NoGradGuard ng;
-    struct Exit {
-      DataLoader* d;
-      ~Exit() {
-        std::lock_guard<std::mutex> l(d->mu_);
-        --d->live_workers_;
-        d->cv_.notify_all();
-      }
-    } exit{this};
+    const WorkerExit exit(*this);
     while (true) {
       int64_t b;
       {

@@ -113,6 +113,7 @@ class DataLoader {
   bool shutdown(std::chrono::milliseconds timeout);
 
  private:
+  struct WorkerExit;
   void start_epoch_locked(int64_t epoch, int64_t first_batch);
   void launch_workers();
   bool next_locked(Batch& out);
