@@ -19,6 +19,18 @@ import signal
 import subprocess
 import sys
 
+def _load_split_top():
+    import importlib.util
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "scripts",
+                        "make_stubs.py")
+    spec = importlib.util.spec_from_file_location("make_stubs", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.split_top
+
+
+split_top = _load_split_top()
+
 SKIP = {
     # blocking, process-wide or interpreter-level on purpose
     "set_num_threads", "manual_seed", "_set_grad_enabled", "_shutdown_loaders", "cuda",
@@ -167,18 +179,7 @@ class Gen:
                 return self.call_args()
         sig = self.r.choice(sigs)
         args = []
-        depth = 0
-        parts, cur = [], ""
-        for ch in sig:  # split on top-level commas
-            depth += ch in "[(" 
-            depth -= ch in "])"
-            if ch == "," and depth == 0:
-                parts.append(cur)
-                cur = ""
-            else:
-                cur += ch
-        if cur.strip():
-            parts.append(cur)
+        parts = split_top(sig)  # the stub generator's splitter: one parser of pybind signatures
         for part in parts:
             part = part.strip()
             if part in ("self", "*", "/") or part.startswith(("*", "self:", "self ")):
