@@ -25,6 +25,25 @@ struct CompareSeq {
   bool operator()(Node* a, Node* b) const { return a->sequence_nr() < b->sequence_nr(); }
 };
 
+// The end-of-backward callbacks of the backward running on this thread (a stack: a hook
+// may itself run a backward).
+thread_local std::vector<std::function<void()>>* t_callbacks = nullptr;
+
+struct CallbackScope {
+  std::vector<std::function<void()>> callbacks;
+  std::vector<std::function<void()>>* prev;
+  CallbackScope() : prev(t_callbacks) { t_callbacks = &callbacks; }
+  ~CallbackScope() { t_callbacks = prev; }
+  void run() {
+    // a callback may queue another: index, not iterators
+    for (size_t i = 0; i < callbacks.size(); ++i) {
+      auto fn = std::move(callbacks[i]);
+      fn();
+    }
+    callbacks.clear();
+  }
+};
+
 // Runs the graph below `roots`. With captures (autograd.grad), only nodes leading to a
 // captured slot run, AccumulateGrad never runs, and the captured gradients are returned.
 TensorList run_backward(const TensorList& outputs, const TensorList& grad_outputs, bool keep_graph, bool create_graph,
@@ -116,6 +135,7 @@ TensorList run_backward(const TensorList& outputs, const TensorList& grad_output
   // Backward formulas record a graph only when a higher derivative was asked for; the
   // callers restore the caller's mode afterwards.
   GradMode::set_enabled(create_graph);
+  CallbackScope callback_scope;
 
   while (!ready.empty()) {
     Node* n = ready.top();
@@ -146,6 +166,7 @@ TensorList run_backward(const TensorList& outputs, const TensorList& grad_output
       if (--deps[child] == 0 && queued.insert(child).second) ready.push(child);
     }
   }
+  callback_scope.run();
   return captured;
 }
 
@@ -186,6 +207,12 @@ TensorList grad(const TensorList& outputs, const TensorList& inputs, const Tenso
                  " appears to not have been used in the graph. Set allow_unused=true if this is the desired behavior.");
   }
   return result;
+}
+
+void queue_callback(std::function<void()> fn) {
+  ANNEAL_CHECK(t_callbacks != nullptr, AutogradError,
+               "queue_callback: no backward is running on this thread (call it from a gradient hook)");
+  t_callbacks->push_back(std::move(fn));
 }
 
 void zero_grads(const TensorList& tensors, bool set_to_none) {
