@@ -46,6 +46,7 @@ void DistributedDataParallel::pre_forward() {
 
 void DistributedDataParallel::post_forward(const TensorList& outputs) {
   if (GradMode::is_enabled() && require_sync_ && is_training()) reducer_->prepare_for_backward(outputs);
+  else reducer_->prepare_for_local_backward();
 }
 
 Tensor DistributedDataParallel::forward(const Tensor& x) {

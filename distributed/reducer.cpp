@@ -73,6 +73,7 @@ Reducer::Reducer(TensorList params, std::vector<std::string> names, ProcessGroup
     : params_(std::move(params)), names_(std::move(names)), group_(std::move(group)), options_(options) {
   std::vector<size_t> order;
   for (size_t i = params_.size(); i-- > 0;) order.push_back(i);  // gradients arrive last layer first
+  options_.first_bucket_cap_bytes = std::min(options_.first_bucket_cap_bytes, options_.bucket_cap_bytes);
   build_buckets(order);
   ready_.assign(params_.size(), 0);
   locally_used_.assign(params_.size(), 0);
@@ -165,7 +166,7 @@ void Reducer::prepare_for_backward(const TensorList& outputs) {
   std::fill(locally_used_.begin(), locally_used_.end(), 0);
   for (auto& b : buckets_) b.pending = b.params.size();
   next_bucket_ = 0;
-  expect_hooks_ = true;
+  state_ = State::Prepared;
   finalize_queued_ = false;
   finished_before_end_ = 0;
   if (!options_.find_unused_parameters) return;
@@ -200,7 +201,10 @@ void Reducer::prepare_for_backward(const TensorList& outputs) {
 }
 
 void Reducer::on_gradient(size_t i) {
-  if (!expect_hooks_) return;  // no_sync(), or a backward without a forward through DDP
+  ANNEAL_CHECK(state_ != State::Finalized, distributed::DistError, "DistributedDataParallel: backward ran twice after one "
+               "forward (", describe(i), " received a second gradient): the second backward's gradients would not be "
+               "synchronised. Run forward again before each backward, or accumulate under no_sync()");
+  if (state_ != State::Prepared) return;  // no_sync(), evaluation, or no forward through DDP yet
   ANNEAL_CHECK(!ready_[i], distributed::DistError, "DistributedDataParallel: ", describe(i),
                " received its gradient twice in one iteration. Either backward ran twice after one forward "
                "(run forward again per backward, or use no_sync() for gradient accumulation), or the parameter is "
@@ -254,7 +258,7 @@ void Reducer::launch_ready_buckets() {
 }
 
 void Reducer::finalize() {
-  expect_hooks_ = false;
+  state_ = State::Finalized;
   finalize_queued_ = false;
   std::vector<size_t> missing;
   for (size_t i = 0; i < params_.size(); ++i)

@@ -43,6 +43,9 @@ class Reducer : public std::enable_shared_from_this<Reducer> {
   // parameter's gradient in the coming backward; with find_unused_parameters the graph of
   // `outputs` is searched and the parameters it does not reach count as ready (zeros).
   void prepare_for_backward(const TensorList& outputs);
+  // A forward that will not synchronise (no_sync(), evaluation): its backward only
+  // accumulates local gradients.
+  void prepare_for_local_backward() { state_ = State::Local; }
   void register_comm_hook(CommHook hook);
   // Buckets as lists of parameter indices (for tests and the rebuild check).
   std::vector<std::vector<size_t>> bucket_indices() const;
@@ -77,7 +80,11 @@ class Reducer : public std::enable_shared_from_this<Reducer> {
   std::vector<Bucket> buckets_;
   std::vector<std::pair<size_t, size_t>> where_;  // param -> (bucket, slot)
   // per iteration
-  bool expect_hooks_ = false, finalize_queued_ = false;
+  // Idle: no forward through DDP yet; Prepared: a synchronised backward is expected;
+  // Finalized: it ran (another backward before the next forward is an error); Local: the
+  // last forward does not synchronise.
+  enum class State { Idle, Prepared, Finalized, Local } state_ = State::Idle;
+  bool finalize_queued_ = false;
   std::vector<uint8_t> ready_, locally_used_;
   size_t next_bucket_ = 0;
   int64_t finished_before_end_ = 0;

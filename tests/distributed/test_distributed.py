@@ -1,0 +1,120 @@
+"""Data parallelism with real processes on loopback: every collective, DDP equal to one
+process, and the failures (a killed rank, a stopped rank, a wrong address) ending in
+errors within their timeouts."""
+import os
+import signal
+import time
+
+import pytest
+
+from harness import Ranks, free_port
+
+
+def run(worker, n, *args, env=None, timeout=120):
+    ranks = Ranks([worker, *args], n, env=env)
+    codes = ranks.wait(timeout)
+    return codes, ranks
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_collectives(worker, n):
+    codes, ranks = run(worker, n, "collectives")
+    assert codes == [0] * n, ranks.report()
+    assert all("collectives ok" in ranks.text(r) for r in range(n)), ranks.report()
+
+
+@pytest.mark.parametrize("model,n,extra", [
+    ("mlp", 2, []), ("mlp", 3, []), ("mlp64", 2, []), ("mlp64", 3, ["--tiny-buckets"]),
+    ("cnn", 2, []), ("cnn", 3, []), ("gpt", 2, []), ("gpt", 3, ["--tiny-buckets"]),
+    ("mlp", 2, ["--tiny-buckets", "--as-view"]), ("gpt", 2, ["--as-view"]),
+    ("mlp", 2, ["--fp16"]), ("mlp", 3, ["--bf16"]),
+])
+def test_ddp_equals_one_process(worker, model, n, extra):
+    codes, ranks = run(worker, n, "ddp", model, *extra)
+    assert codes == [0] * n, ranks.report()
+    assert all(f"ddp {model} ok" in ranks.text(r) for r in range(n)), ranks.report()
+    if "--tiny-buckets" in extra:
+        assert " 1 buckets" not in ranks.text(0), ranks.report()
+
+
+@pytest.mark.parametrize("scenario,needle", [
+    ("nosync", "no_sync ok"),
+    ("unused", "unused parameters raise"),
+    ("unused_ok", "find_unused_parameters ok"),
+    ("mismatch", "mismatch raises"),
+    ("twice", "backward twice raises"),
+])
+def test_ddp_semantics(worker, scenario, needle):
+    codes, ranks = run(worker, 2, scenario)
+    assert codes == [0, 0], ranks.report()
+    assert needle in ranks.text(0) and needle in ranks.text(1), ranks.report()
+
+
+def test_debug_detail_names_mismatched_collectives(worker):
+    codes, ranks = run(worker, 2, "order_mismatch", env={"ANNEAL_DISTRIBUTED_DEBUG": "DETAIL"})
+    assert codes == [0, 0], ranks.report()
+    assert "runs all_reduce" in ranks.text(1) and "broadcast" in ranks.text(1), ranks.report()
+
+
+def test_killed_rank_fails_the_others_fast(worker):
+    ranks = Ranks([worker, "train_forever"], 3, env={"ANNEAL_DISTRIBUTED_TIMEOUT": "120"})
+    try:
+        assert ranks.wait_for(0, "step 3", 60), ranks.report()
+        killed_at = time.monotonic()
+        ranks.procs[1].send_signal(signal.SIGKILL)
+        for r in (0, 2):
+            ranks.procs[r].wait(timeout=30)
+        took = time.monotonic() - killed_at
+    finally:
+        codes = ranks.wait(5)
+    assert codes[0] not in (0, None) and codes[2] not in (0, None), ranks.report()
+    assert took < 30, took
+    # the survivors name what failed and who is gone
+    for r in (0, 2):
+        assert "rank 1 is gone" in ranks.text(r) and "#" in ranks.text(r), ranks.report()
+
+
+def test_stopped_rank_fails_the_others_at_the_timeout(worker):
+    ranks = Ranks([worker, "train_forever"], 2, env={"ANNEAL_DISTRIBUTED_TIMEOUT": "5"})
+    try:
+        assert ranks.wait_for(0, "step 3", 60), ranks.report()
+        stopped_at = time.monotonic()
+        ranks.procs[1].send_signal(signal.SIGSTOP)
+        ranks.procs[0].wait(timeout=40)
+        took = time.monotonic() - stopped_at
+    finally:
+        ranks.procs[1].send_signal(signal.SIGCONT)
+        codes = ranks.wait(5)
+    assert codes[0] not in (0, None), ranks.report()
+    assert 4 <= took < 30, took
+    assert "timed out" in ranks.text(0) and "rank 1 has not reached it" in ranks.text(0), ranks.report()
+
+
+def test_wrong_master_address_is_an_init_timeout(worker):
+    # rank 1 alone: nobody hosts the store at this port
+    port = free_port()
+    env = dict(os.environ, RANK="1", WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port),
+               ANNEAL_INIT_TIMEOUT="3")
+    import subprocess
+    start = time.monotonic()
+    p = subprocess.run([worker, "collectives"], env=env, capture_output=True, text=True, timeout=60)
+    took = time.monotonic() - start
+    assert p.returncode != 0
+    assert "could not connect to the rendezvous store" in p.stderr and str(port) in p.stderr, p.stderr
+    assert took < 20, took
+
+
+@pytest.mark.parametrize("variables,needle", [
+    ({"RANK": "0"}, "WORLD_SIZE is not set"),
+    ({"RANK": "2", "WORLD_SIZE": "2"}, "RANK=2 is not below WORLD_SIZE=2"),
+    ({"RANK": "x", "WORLD_SIZE": "2"}, "RANK='x'"),
+    ({"RANK": "1", "WORLD_SIZE": "2"}, "MASTER_ADDR is not set"),
+    ({"RANK": "0", "WORLD_SIZE": "2", "OMPI_COMM_WORLD_RANK": "1", "OMPI_COMM_WORLD_SIZE": "2"}, "contradict"),
+])
+def test_bad_launcher_variables_are_named(worker, variables, needle):
+    import subprocess
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "LOCAL_RANK", "LOCAL_WORLD_SIZE")}
+    env.update(variables)
+    p = subprocess.run([worker, "collectives"], env=env, capture_output=True, text=True, timeout=30)
+    assert p.returncode != 0 and needle in p.stderr, p.stderr
