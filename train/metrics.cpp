@@ -54,11 +54,11 @@ std::string format_duration(double s) {
 }
 
 Progress::Progress(int64_t total_steps, bool live, int64_t every)
-    : total_(total_steps), every_(every > 0 ? every : 1), live_(live), start_(std::chrono::steady_clock::now()) {}
+    : total_(total_steps), every_(every), live_(live), start_(std::chrono::steady_clock::now()) {}
 
 void Progress::update(int64_t step, int64_t epoch, double loss, double samples_per_s) {
   if (first_step_ < 0) first_step_ = step - 1;
-  if (!live_ && step % every_ != 0) return;
+  if (!live_ && (every_ <= 0 || step % every_ != 0)) return;  // every <= 0: silent (ranks other than 0)
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   std::string eta;
   if (total_ > 0 && step > first_step_)

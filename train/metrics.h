@@ -25,7 +25,7 @@ class MetricsLog {
 class Progress {
  public:
   // total_steps <= 0: unknown (no ETA). `live`: redraw one line (a terminal) instead of
-  // printing a line every `every` updates.
+  // printing a line every `every` updates; not live with every <= 0 prints nothing.
   Progress(int64_t total_steps, bool live, int64_t every);
   void update(int64_t step, int64_t epoch, double loss, double samples_per_s);
   void message(const std::string& text);  // a line of its own (evaluation results)

@@ -8,6 +8,7 @@
 #include "core/directories.h"
 #include "core/error.h"
 #include "core/tensor_impl.h"
+#include "distributed/ddp.h"
 #include "ops/ops.h"
 
 namespace anneal::train {
@@ -28,6 +29,16 @@ Trainer::Trainer(nn::Module& model, optim::Optimizer& optimizer, data::DataLoade
   ANNEAL_CHECK(o_.clip_grad_norm >= 0, ValueError, "Trainer: clip_grad_norm must be non-negative");
   ANNEAL_CHECK(o_.eval_every >= 0, ValueError, "Trainer: eval_every must be non-negative");
   if (o_.max_steps > 0 && o_.epochs <= 0) o_.epochs = INT64_MAX;
+  if (auto* ddp = dynamic_cast<distributed::DistributedDataParallel*>(&model_))
+    if (ddp->group()->size() > 1) group_ = ddp->group();
+}
+
+std::vector<double> Trainer::average_over_ranks(std::vector<double> values) const {
+  if (!group_) return values;
+  Tensor t = tensor(values, {static_cast<int64_t>(values.size())}, DType::Float64);
+  group_->all_reduce(t, distributed::ReduceOp::Avg)->wait();
+  const double* p = t.data_ptr<double>();
+  return std::vector<double>(p, p + values.size());
 }
 
 void Trainer::set_scheduler(optim::LRScheduler* scheduler, bool per_step) {
@@ -72,6 +83,20 @@ bool Trainer::evaluate(TrainResult& r, MetricsLog& log) {
     m = eval_(model_);
   }
   model_.train();
+  if (group_) {
+    // every rank evaluated (its shard, or all of it): the metrics are their mean; the
+    // ranks must return the same names
+    std::vector<double> v{static_cast<double>(m.size()), -static_cast<double>(m.size())};
+    Tensor counts = tensor(v, {2}, DType::Float64);
+    group_->all_reduce(counts, distributed::ReduceOp::Max)->wait();
+    ANNEAL_CHECK(counts.data_ptr<double>()[0] == -counts.data_ptr<double>()[1], ValueError,
+                 "Trainer: the evaluator returned different metrics on different ranks");
+    std::vector<double> vals;
+    for (auto& [k, val] : m) vals.push_back(val);
+    vals = average_over_ranks(vals);
+    size_t i = 0;
+    for (auto& [k, val] : m) val = vals[i++];
+  }
   r.last_eval = m;
   std::map<std::string, double> record = m;
   record["step"] = double(step_);
@@ -79,7 +104,7 @@ bool Trainer::evaluate(TrainResult& r, MetricsLog& log) {
   log.write(record);
   std::string text = str("step ", step_);
   for (auto& [k, v] : m) text += str(" ", k, " ", v);
-  std::printf("%s\n", text.c_str());
+  if (is_rank0()) std::printf("%s\n", text.c_str());
   if (o_.early_stop_patience <= 0) return true;
   auto it = m.find(o_.monitor);
   ANNEAL_CHECK(it != m.end(), ValueError, "Trainer: early stopping watches '", o_.monitor,
@@ -94,8 +119,9 @@ bool Trainer::evaluate(TrainResult& r, MetricsLog& log) {
 // What one fit() keeps between steps: the records, the progress line and the averages of
 // the current logging window.
 struct Trainer::FitState {
-  FitState(const TrainerOptions& o, int64_t total, const std::string& metrics_path)
-      : log(metrics_path), progress(total, o.progress && stdout_is_terminal(), o.log_every) {}
+  FitState(const TrainerOptions& o, int64_t total, const std::string& metrics_path, bool rank0)
+      : log(metrics_path),
+        progress(total, rank0 && o.progress && stdout_is_terminal(), rank0 ? std::max<int64_t>(o.log_every, 1) : 0) {}
   TrainResult result;
   MetricsLog log;
   Progress progress;
@@ -109,10 +135,18 @@ struct Trainer::FitState {
 bool Trainer::resume_from_run_dir() {
   if (o_.run_dir.empty()) return false;
   make_directories(o_.run_dir, "Trainer: run_dir");
-  if (!o_.resume || !checkpoints_available() || !path_exists(checkpoint_path(o_.run_dir), "Trainer: resume"))
-    return false;
+  const bool found =
+      o_.resume && checkpoints_available() && path_exists(checkpoint_path(o_.run_dir), "Trainer: resume");
+  if (group_) {
+    // all ranks resume, or none: a rank that does not see rank 0's checkpoint would train
+    // from another state
+    auto v = average_over_ranks({found ? 1.0 : 0.0});
+    ANNEAL_CHECK(v[0] == 0.0 || v[0] == 1.0, ValueError, "Trainer: ", checkpoint_path(o_.run_dir),
+                 " exists for some ranks only: put run_dir on a filesystem every rank sees");
+  }
+  if (!found) return false;
   load(checkpoint_path(o_.run_dir));
-  std::printf("resumed from %s at step %lld (epoch %lld, batch %lld)\n", checkpoint_path(o_.run_dir).c_str(),
+  if (is_rank0()) std::printf("resumed from %s at step %lld (epoch %lld, batch %lld)\n", checkpoint_path(o_.run_dir).c_str(),
               (long long)step_, (long long)epoch_ + 1, (long long)batch_in_epoch_);
   return true;
 }
@@ -125,7 +159,17 @@ int64_t Trainer::planned_steps() const {
   return total;
 }
 
-double Trainer::backward_micro_batch(const data::Batch& batch, FitState& st) {
+double Trainer::backward_micro_batch(const data::Batch& batch, bool sync, FitState& st) {
+  auto* ddp = group_ ? dynamic_cast<distributed::DistributedDataParallel*>(&model_) : nullptr;
+  const bool was = ddp ? ddp->require_sync() : true;
+  if (ddp) ddp->set_require_sync(sync);  // micro-batches before a step's last accumulate locally
+  struct Restore {
+    distributed::DistributedDataParallel* d;
+    bool v;
+    ~Restore() {
+      if (d) d->set_require_sync(v);
+    }
+  } restore{ddp, was};
   Tensor loss = loss_(model_, batch);
   ANNEAL_CHECK(loss.defined() && loss.numel() == 1, ValueError, "Trainer: the loss function must return a single value");
   (o_.accumulate > 1 ? loss * (1.0 / double(o_.accumulate)) : loss).backward();
@@ -151,7 +195,8 @@ void Trainer::log_step(double loss, double lr, FitState& st) {
   const double window_s = seconds_since(st.window_start);
   st.progress.update(step_, epoch_, loss, window_s > 0 ? double(st.window_samples) / window_s : 0.0);
   if (step_ % std::max<int64_t>(o_.log_every, 1) != 0) return;
-  st.log.write({{"step", double(step_)}, {"epoch", double(epoch_)}, {"loss", st.window_loss / double(st.window_steps)},
+  const double window_loss = average_over_ranks({st.window_loss / double(st.window_steps)})[0];
+  st.log.write({{"step", double(step_)}, {"epoch", double(epoch_)}, {"loss", window_loss},
                 {"lr", lr}, {"samples_per_s", double(st.window_samples) / window_s}, {"time_s", seconds_since(st.start)}});
   st.window_start = std::chrono::steady_clock::now();
   st.window_loss = 0, st.window_steps = 0, st.window_samples = 0;
@@ -168,11 +213,13 @@ void Trainer::checkpoint_once(FitState& st) {
   // (a build without protobuf keeps metrics but writes no checkpoints)
   if (o_.run_dir.empty() || o_.checkpoint_every < 0 || st.last_checkpoint == step_ || !checkpoints_available()) return;
   st.last_checkpoint = step_;
-  save(checkpoint_path(o_.run_dir));
+  if (is_rank0()) save(checkpoint_path(o_.run_dir));
 }
 
 void Trainer::after_step(double lr, bool epoch_end, FitState& st) {
   for (auto& cb : callbacks_) st.early |= !cb({step_, epoch_, st.result.last_loss, lr});
+  // one rank stops: all do (every rank takes part, whether or not it has callbacks)
+  if (group_) st.early = average_over_ranks({st.early ? 1.0 : 0.0})[0] > 0;
   if (o_.eval_every > 0 && step_ % o_.eval_every == 0) evaluate_once(st);
   if (epoch_end) {
     // The epoch counts as done before its checkpoint, so a resumed run starts the next one.
@@ -186,7 +233,7 @@ void Trainer::after_step(double lr, bool epoch_end, FitState& st) {
 
 TrainResult Trainer::fit() {
   const bool resumed = resume_from_run_dir();
-  FitState st(o_, planned_steps(), o_.run_dir.empty() ? "" : o_.run_dir + "/metrics.jsonl");
+  FitState st(o_, planned_steps(), o_.run_dir.empty() || !is_rank0() ? "" : o_.run_dir + "/metrics.jsonl", is_rank0());
   st.result.resumed = resumed;
   auto done = [&] { return o_.max_steps > 0 && step_ >= o_.max_steps; };
   model_.train();
@@ -201,10 +248,14 @@ TrainResult Trainer::fit() {
     int64_t micro = 0;
     double step_loss = 0;
     while (more) {
-      step_loss += backward_micro_batch(batch, st);
-      ++micro;
+      // the next batch is fetched first: whether this micro-batch ends the step (and so
+      // synchronises under DDP) depends on whether the epoch goes on
+      data::Batch current = std::move(batch);
       more = loader_.next(batch);
-      if (micro < o_.accumulate && more) continue;  // an epoch's last micro-batches step together
+      const bool ends_step = micro + 1 >= o_.accumulate || !more;
+      step_loss += backward_micro_batch(current, ends_step, st);
+      ++micro;
+      if (!ends_step) continue;  // an epoch's last micro-batches step together
       const double lr = optimizer_step();
       log_step(step_loss / double(micro), lr, st);
       micro = 0, step_loss = 0;

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "data/dataloader.h"
+#include "distributed/process_group.h"
 #include "nn/module.h"
 #include "optim/optimizer.h"
 #include "optim/schedule.h"
@@ -49,6 +50,11 @@ struct TrainResult {
   bool early_stopped = false, resumed = false;
 };
 
+// Under DistributedDataParallel (the model passed in is one) the trainer runs the same loop
+// on every rank: micro-batches before the last of a step skip synchronisation (no_sync),
+// rank 0 alone writes metrics, progress and checkpoints, logged losses and evaluation
+// metrics are averaged over the ranks, and every rank resumes from the run's checkpoint
+// (run_dir on a filesystem all ranks see).
 class Trainer {
  public:
   // The loss of one (micro-)batch; the trainer calls backward on it.
@@ -75,7 +81,10 @@ class Trainer {
   struct FitState;
   bool resume_from_run_dir();  // true when a checkpoint was loaded
   int64_t planned_steps() const;  // -1 when unknown (a stream)
-  double backward_micro_batch(const data::Batch& batch, FitState& st);  // its loss
+  double backward_micro_batch(const data::Batch& batch, bool sync, FitState& st);  // its loss
+  bool is_rank0() const { return !group_ || group_->rank() == 0; }
+  // The mean over ranks of `values` (unchanged on one process).
+  std::vector<double> average_over_ranks(std::vector<double> values) const;
   double optimizer_step();  // the learning rate the step used
   void log_step(double loss, double lr, FitState& st);
   void after_step(double lr, bool epoch_end, FitState& st);
@@ -85,6 +94,7 @@ class Trainer {
   void load(const std::string& path);
 
   nn::Module& model_;
+  distributed::ProcessGroupPtr group_;  // the DDP model's group (null: one process)
   optim::Optimizer& opt_;
   data::DataLoader& loader_;
   LossFn loss_;

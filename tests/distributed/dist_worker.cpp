@@ -7,6 +7,7 @@
 //   dist_worker nosync | unused | unused_ok | mismatch | twice | order_mismatch
 //   dist_worker train_forever          steps until killed (the fault tests kill or stop a peer)
 #include <chrono>
+#include <csignal>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
@@ -482,6 +483,58 @@ int train_forever() {
   }
 }
 
+// The Trainer under DDP: a DistributedSampler shards the data, rank 0 checkpoints; with
+// ANNEAL_TEST_DIE_AT_STEP=k rank 1 kills itself at step k in the launcher's first attempt
+// (the restarted group resumes from the checkpoint). Prints a digest of the parameters.
+int trainer(const std::string& run_dir, int64_t max_steps) {
+  const int64_t n = 96, global_batch = 8;
+  expect(global_batch % g_world == 0, "the global batch divides by the world size");
+  Generator gen(99);
+  Tensor x = randn({n, 10}, TensorOptions(DType::Float64, kCPU), &gen);
+  Tensor y = randint(0, 3, {n}, DType::Int64, &gen);
+  auto dataset = std::make_shared<data::TensorDataset>(x, y);
+  data::DataLoaderOptions lo;
+  lo.batch_size = global_batch / g_world;
+  lo.sampler = std::make_shared<data::DistributedSampler>(n, g_world, g_rank, true, 5);
+  data::DataLoader loader(dataset, lo);
+  manual_seed(11);
+  auto mlp = std::make_shared<nn::MLP>(std::vector<int64_t>{10, 16, 3});
+  mlp->to(DType::Float64);
+  auto ddp = std::make_shared<dist::DistributedDataParallel>(mlp);
+  optim::AdamW opt(ddp->parameters(), 1e-2);
+  train::TrainerOptions to;
+  to.epochs = 0;  // max_steps decides
+  to.max_steps = max_steps;
+  to.accumulate = 2;
+  to.checkpoint_every = 2;
+  to.log_every = 2;
+  to.run_dir = run_dir;
+  to.progress = false;
+  train::Trainer t(*ddp, opt, loader,
+                   [](nn::Module& m, const data::Batch& b) { return cross_entropy(m(b.data), b.target); }, to);
+  const char* die = std::getenv("ANNEAL_TEST_DIE_AT_STEP");
+  const char* attempt = std::getenv("ANNEAL_RESTART_COUNT");
+  if (die && g_rank == 1 && (!attempt || std::string(attempt) == "0")) {
+    const int64_t at = std::atoll(die);
+    t.add_callback([at](const train::StepInfo& info) {
+      if (info.step == at) std::raise(SIGKILL);
+      return true;
+    });
+  }
+  t.set_evaluator([&](nn::Module& m) -> std::map<std::string, double> {
+    return {{"val_loss", cross_entropy(m(x), y).item<double>()}};
+  });
+  auto r = t.fit();
+  double digest = 0;
+  int64_t k = 0;
+  for (auto& p : mlp->parameters())
+    for (double v : as_doubles(p)) digest += v * static_cast<double>(++k % 7 + 1);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.17g", digest);
+  std::cout << "rank " << g_rank << " final step " << r.steps << " digest " << buf << std::endl;
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -517,6 +570,7 @@ int main(int argc, char** argv) {
     else if (s == "twice") rc = twice();
     else if (s == "order_mismatch") rc = order_mismatch();
     else if (s == "train_forever") rc = train_forever();
+    else if (s == "trainer") rc = trainer(args.at(1), std::atoll(args.at(2).c_str()));
     else fail("unknown scenario " + s);
     dist::destroy_process_group();
     return rc;

@@ -118,3 +118,77 @@ def test_bad_launcher_variables_are_named(worker, variables, needle):
     env.update(variables)
     p = subprocess.run([worker, "collectives"], env=env, capture_output=True, text=True, timeout=30)
     assert p.returncode != 0 and needle in p.stderr, p.stderr
+
+
+# ---- the launcher (anneal launch) and the Trainer under DDP ----
+
+def cli():
+    path = os.environ.get("ANNEAL_CLI")
+    if not path or not os.path.exists(path):
+        pytest.fail("ANNEAL_CLI must name the built anneal command (ctest sets it)")
+    return path
+
+
+def launch(args, timeout=180, env=None):
+    import subprocess
+    return subprocess.run([cli(), "launch", *args], capture_output=True, text=True, timeout=timeout,
+                          env=dict(os.environ, **(env or {})))
+
+
+def digest(output, rank=0):
+    for line in output.splitlines():
+        if f"rank {rank} final step" in line:
+            return line.split("digest ")[1]
+    raise AssertionError(output)
+
+
+def test_launch_restart_after_a_killed_rank_equals_an_uninterrupted_run(worker, tmp_path):
+    plain = launch(["--nproc-per-node", "2", "--", worker, "trainer", str(tmp_path / "a"), "12"])
+    assert plain.returncode == 0, plain.stdout + plain.stderr
+    killed = launch(["--nproc-per-node", "2", "--max-restarts", "1", "--", worker, "trainer", str(tmp_path / "b"), "12"],
+                    env={"ANNEAL_TEST_DIE_AT_STEP": "5"})
+    assert killed.returncode == 0, killed.stdout + killed.stderr
+    assert "rank 1" in killed.stderr and "restarting the group" in killed.stderr, killed.stderr
+    assert "resumed from" in killed.stdout, killed.stdout
+    # bitwise: the digest is printed with 17 significant digits
+    assert digest(killed.stdout) == digest(plain.stdout) == digest(plain.stdout, 1)
+    # rank 0 alone wrote the records
+    assert (tmp_path / "a" / "metrics.jsonl").exists()
+
+
+def test_launch_without_restarts_exits_with_the_failing_status(worker, tmp_path):
+    killed = launch(["--nproc-per-node", "2", "--", worker, "trainer", str(tmp_path / "c"), "12"],
+                    env={"ANNEAL_TEST_DIE_AT_STEP": "3"})
+    assert killed.returncode == 128 + signal.SIGKILL, killed.stderr
+    failing = launch(["--nproc-per-node", "3", "--", "sh", "-c", 'echo "hello $RANK of $WORLD_SIZE"; sleep 0.5; exit $((RANK + 3))'])
+    assert failing.returncode in (3, 4, 5), failing.stderr
+    for r in range(3):
+        assert f"[rank{r}]: hello {r} of 3" in failing.stdout, failing.stdout
+
+
+def test_a_two_rank_checkpoint_resumes_on_one_rank(worker, tmp_path):
+    full = launch(["--nproc-per-node", "2", "--", worker, "trainer", str(tmp_path / "a"), "12"])
+    half = launch(["--nproc-per-node", "2", "--", worker, "trainer", str(tmp_path / "b"), "6"])
+    rest = launch(["--nproc-per-node", "1", "--", worker, "trainer", str(tmp_path / "b"), "12"])
+    assert full.returncode == half.returncode == rest.returncode == 0, rest.stdout + rest.stderr
+    assert "resumed from" in rest.stdout
+    assert abs(float(digest(rest.stdout)) - float(digest(full.stdout))) < 1e-10
+
+
+def test_launch_forwards_sigterm_and_leaves_no_rank_behind(worker):
+    import subprocess
+    p = subprocess.Popen([cli(), "launch", "--nproc-per-node", "2", "--", worker, "train_forever"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.5)
+        children = subprocess.run(["pgrep", "-P", str(p.pid)], capture_output=True, text=True).stdout.split()
+        assert len(children) == 2, children
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 128 + signal.SIGTERM, err
+    assert "[rank0]: rank 0 step" in out
+    for c in children:
+        assert not os.path.exists(f"/proc/{c}") or open(f"/proc/{c}/stat").read().split()[2] == "Z"
