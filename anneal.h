@@ -15,6 +15,7 @@
 #include "distributed/ddp.h"
 #include "distributed/init.h"
 #include "distributed/process_group.h"
+#include "distributed/process_group_gloo.h"
 #include "distributed/reducer.h"
 #include "distributed/store.h"
 #include "kernels/backend.h"

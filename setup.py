@@ -10,6 +10,7 @@ import tempfile
 import subprocess
 import sys
 
+import setuptools
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
@@ -49,7 +50,7 @@ setup(
     name="anneal",
     version=VERSION,
     description="anneal: a deep-learning training framework in C++ with a Python package over the same core",
-    packages=["anneal", "anneal.nn"],
+    packages=setuptools.find_packages("python", include=["anneal", "anneal.*"]),
     package_dir={"": "python"},
     package_data={"anneal": ["py.typed", "_C/*.pyi"]},
     ext_modules=[Extension("anneal._C", sources=[])],

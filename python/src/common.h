@@ -41,5 +41,6 @@ void bind_dlpack(py::module_& m);
 void bind_data(py::module_& m);
 void bind_train(py::module_& m);
 void bind_cuda(py::module_& m);
+void bind_distributed(py::module_& m);
 
 }  // namespace anneal::python

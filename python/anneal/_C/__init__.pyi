@@ -10,6 +10,7 @@ import anneal._C
 import anneal._C.autograd as autograd
 import anneal._C.cuda as cuda
 import anneal._C.data as data
+import anneal._C.distributed as distributed
 import anneal._C.functional as functional
 import anneal._C.nn as nn
 import anneal._C.optim as optim

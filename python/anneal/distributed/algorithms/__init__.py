@@ -1,0 +1,1 @@
+"""anneal.distributed.algorithms: communication hooks for DistributedDataParallel."""
