@@ -11,6 +11,7 @@
 // With --run-dir, metrics go to DIR/metrics.jsonl and checkpoints to DIR/checkpoint.ckpt;
 // running the same command again resumes where it stopped.
 #include "cli_checks.h"
+#include "data_parallel.h"
 
 #include <cstdio>
 #include <cstdlib>
@@ -78,29 +79,40 @@ double validation_loss(nn::Module& model, const data::TextWindows& val, int64_t 
 int main(int argc, char** argv) {
   Args args = parse(argc, argv);
   try {
+    const examples::DataParallel dp = examples::start_data_parallel();
     manual_seed(args.seed);
-    const Device device(args.device == "auto" ? (cuda_is_available() ? "cuda:0" : "cpu") : args.device);
+    const Device device(args.device == "auto" ? (cuda_is_available() ? "cuda:" + std::to_string(dp.local_rank) : "cpu")
+                                              : args.device);
     // (float16 would also need a gradient scaler: bfloat16 has float32's range)
     ANNEAL_CHECK(args.amp == "off" || args.amp == "bf16", ValueError, "--amp must be off or bf16, got '", args.amp, "'");
     const bool amp = args.amp == "bf16";
     const DType low = DType::BFloat16;
-    std::printf("device: %s%s\n", device.str().c_str(), amp ? (", autocast " + args.amp).c_str() : "");
+    if (dp.is_rank0())
+      std::printf("device: %s%s%s\n", device.str().c_str(), amp ? (", autocast " + args.amp).c_str() : "",
+                  dp.on ? (", " + std::to_string(dp.world) + " ranks (data parallel)").c_str() : "");
     std::string text = data::read_text(args.data);
     auto vocab = data::CharVocab::from_text(text, args.data);
     Tensor tokens = vocab.encode(text).to(DType::Int32);
     const int64_t split = tokens.numel() * 9 / 10;  // the last 10% is the validation text
     auto train_set = std::make_shared<data::TextWindows>(tokens.slice(0, 0, split), args.context);
     data::TextWindows val_set(tokens.slice(0, split, tokens.numel()), args.context);
-    std::printf("%zu characters, vocabulary %lld, %lld training windows\n", text.size(), (long long)vocab.size(),
+    if (dp.is_rank0()) std::printf("%zu characters, vocabulary %lld, %lld training windows\n", text.size(), (long long)vocab.size(),
                 (long long)train_set->size());
 
-    nn::GPT model({.vocab_size = vocab.size(), .context = args.context, .n_layer = args.layers,
+    auto gpt = std::make_shared<nn::GPT>(nn::GPTConfig{.vocab_size = vocab.size(), .context = args.context, .n_layer = args.layers,
                    .n_head = args.heads, .d_model = args.d_model, .dropout = args.dropout});
-    std::printf("%s\n", model.to_string().c_str());
-    model.to(device);  // before the optimizer is made, so its state lives there too
+    if (dp.is_rank0()) std::printf("%s\n", gpt->to_string().c_str());
+    gpt->to(device);  // before the optimizer is made, so its state lives there too
+    auto wrapped = examples::wrap(gpt, dp);
+    nn::Module& model = *wrapped;
     optim::AdamW opt(model.parameters(), args.lr, 0.9, 0.999, 1e-8, args.weight_decay);
-    data::DataLoader loader(train_set, {.batch_size = args.batch, .shuffle = true, .seed = args.seed,
-                                        .num_workers = 1, .pin_memory = device.is_cuda()});
+    data::DataLoaderOptions lo{.batch_size = args.batch, .shuffle = true, .seed = args.seed, .num_workers = 1,
+                               .pin_memory = device.is_cuda()};
+    if (dp.on) {  // each rank takes its share of every (shuffled) global batch
+      lo.batch_size = examples::per_rank_batch(args.batch, dp);
+      lo.sampler = std::make_shared<data::DistributedSampler>(train_set->size(), dp.world, dp.rank, true, args.seed);
+    }
+    data::DataLoader loader(train_set, lo);
     auto loss = [&](nn::Module& m, const data::Batch& b) {
       AutocastGuard autocast(device.type, low, amp);
       Tensor logits = m(b.data.to(device, true));  // [B, T, vocab]
@@ -116,13 +128,16 @@ int main(int argc, char** argv) {
     });
     train::TrainResult result = trainer.fit();
 
-    model.eval();
-    Generator gen(args.seed + 1);
-    Tensor prompt = vocab.encode("And God said");
-    std::printf("--- sample ---\n%s\n--------------\n",
-                vocab.decode(model.generate(prompt, args.sample, 0.8, 0, &gen)).c_str());
-    std::printf("validation loss: %.4f nats/char after %lld steps\n", result.last_eval.at("val_loss"),
-                (long long)result.steps);
+    if (dp.is_rank0()) {
+      gpt->eval();
+      Generator gen(args.seed + 1);
+      Tensor prompt = vocab.encode("And God said");
+      std::printf("--- sample ---\n%s\n--------------\n",
+                  vocab.decode(gpt->generate(prompt, args.sample, 0.8, 0, &gen)).c_str());
+      std::printf("validation loss: %.4f nats/char after %lld steps\n", result.last_eval.at("val_loss"),
+                  (long long)result.steps);
+    }
+    if (dp.on) distributed::destroy_process_group();
   } catch (const std::exception& e) {  // anneal errors, and anything foreign, end the run with a message
     std::fprintf(stderr, "char_lm: %s\n", e.what());
     if (std::string(e.what()).find("kjv.txt") != std::string::npos)

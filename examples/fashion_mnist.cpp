@@ -11,6 +11,7 @@
 // --device auto (the default) trains on the first GPU when there is one, else on the CPU;
 // on a GPU the loader pins its batches and each is copied without blocking.
 #include "cli_checks.h"
+#include "data_parallel.h"
 
 #include <cstdio>
 #include <cstdlib>
@@ -87,9 +88,13 @@ std::map<std::string, double> evaluate(nn::Module& model, data::DataLoader& load
 int main(int argc, char** argv) {
   Args args = parse(argc, argv);
   try {
-    manual_seed(args.seed);
-    const Device device(args.device == "auto" ? (cuda_is_available() ? "cuda:0" : "cpu") : args.device);
-    std::printf("device: %s\n", device.str().c_str());
+    const examples::DataParallel dp = examples::start_data_parallel();
+    manual_seed(args.seed);  // the same on every rank; DDP copies rank 0's weights anyway
+    const Device device(args.device == "auto" ? (cuda_is_available() ? "cuda:" + std::to_string(dp.local_rank) : "cpu")
+                                              : args.device);
+    if (dp.is_rank0())
+      std::printf("device: %s%s\n", device.str().c_str(),
+                  dp.on ? (", " + std::to_string(dp.world) + " ranks (data parallel)").c_str() : "");
     Tensor train_x = data::read_idx(args.data + "/train-images-idx3-ubyte.gz");
     Tensor train_y = data::read_idx(args.data + "/train-labels-idx1-ubyte.gz").to(DType::Int64);
     Tensor test_x = data::read_idx(args.data + "/t10k-images-idx3-ubyte.gz");
@@ -101,12 +106,18 @@ int main(int argc, char** argv) {
     auto train_set = std::make_shared<data::TensorDataset>(prepare(train_x, args.normalize != 0), train_y);
     auto test_set = std::make_shared<data::TensorDataset>(prepare(test_x, args.normalize != 0), test_y);
     const bool pin = device.is_cuda();  // page-locked batches: asynchronous copies to the GPU
-    data::DataLoader train(train_set, {.batch_size = args.batch, .shuffle = true, .seed = args.seed, .pin_memory = pin});
+    data::DataLoaderOptions train_options{.batch_size = args.batch, .shuffle = true, .seed = args.seed, .pin_memory = pin};
+    if (dp.on) {  // each rank takes its share of every (shuffled) global batch
+      train_options.batch_size = examples::per_rank_batch(args.batch, dp);
+      train_options.sampler = std::make_shared<data::DistributedSampler>(train_set->size(), dp.world, dp.rank, true, args.seed);
+    }
+    data::DataLoader train(train_set, train_options);
     data::DataLoader test(test_set, {.batch_size = 1000, .pin_memory = pin});
 
-    auto model = build_model(args.model);
-    model->to(device);  // before the optimizer is made, so its state lives there too
-    std::printf("%s\n", model->to_string().c_str());
+    auto net = build_model(args.model);
+    net->to(device);  // before the optimizer is made, so its state lives there too
+    if (dp.is_rank0()) std::printf("%s\n", net->to_string().c_str());
+    auto model = examples::wrap(net, dp);
     std::unique_ptr<optim::Optimizer> opt;
     if (args.optimizer == "adam") opt = std::make_unique<optim::Adam>(model->parameters(), args.lr);
     else opt = std::make_unique<optim::SGD>(model->parameters(), args.lr, 0.9);
@@ -125,7 +136,8 @@ int main(int argc, char** argv) {
     trainer.set_scheduler(cosine.get());
     trainer.set_evaluator([&](nn::Module& m) { return evaluate(m, test, device); });
     train::TrainResult result = trainer.fit();
-    std::printf("test accuracy: %.2f%%\n", result.last_eval.at("test_accuracy"));
+    if (dp.is_rank0()) std::printf("test accuracy: %.2f%%\n", result.last_eval.at("test_accuracy"));
+    if (dp.on) distributed::destroy_process_group();
   } catch (const std::exception& e) {  // anneal errors, and anything foreign, end the run with a message
     std::fprintf(stderr, "fashion_mnist: %s\n", e.what());
     return 1;

@@ -2,8 +2,11 @@
 """Fashion-MNIST from Python with anneal, written as a PyTorch user would.
 
     PYTHONPATH=build/python examples/python/fashion_mnist.py [--model mlp|cnn] [--epochs 3]
+    PYTHONPATH=build/python build/anneal launch --nproc-per-node 2 -- examples/python/fashion_mnist.py
 
-Prints the test accuracy as its last line."""
+Launched with N ranks it trains with data parallelism (DistributedDataParallel, each rank
+a 1/N share of every global batch of --batch). Prints the test accuracy as its last line."""
+import os
 import argparse
 import gzip
 import time
@@ -13,6 +16,8 @@ import numpy as np
 import anneal
 import anneal.nn as nn
 import anneal.nn.functional as F
+import anneal.distributed as dist
+from anneal.nn.parallel import DistributedDataParallel as DDP
 
 DATA = "/usr/share/datasets/fashion-mnist"
 
@@ -59,12 +64,20 @@ def main():
     p.add_argument("--limit", type=int, default=0)
     args = p.parse_args()
 
+    data_parallel = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    rank, world = 0, 1
+    if data_parallel:
+        dist.init_process_group("gloo")
+        rank, world = dist.get_rank(), dist.get_world_size()
+        if args.batch % world:
+            raise SystemExit(f"--batch {args.batch} does not divide among {world} ranks")
     anneal.manual_seed(0)
     x, y = load("train")
     xt, yt = load("t10k")
     if args.limit:
         x, y = x[:args.limit], y[:args.limit]
-    model = MLP() if args.model == "mlp" else CNN()
+    net = MLP() if args.model == "mlp" else CNN()
+    model = DDP(net) if data_parallel else net
     if args.model == "mlp":
         opt = anneal.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     else:
@@ -75,19 +88,28 @@ def main():
         start, total = time.perf_counter(), 0.0
         perm = rng.permutation(n)
         for i in range(0, n, args.batch):
-            idx = anneal.from_numpy(perm[i:i + args.batch].copy())
+            # rank r of N: positions r, r + N, ... of the global batch (DistributedSampler's rule)
+            idx = anneal.from_numpy(perm[i:i + args.batch][rank::world].copy())
             loss = F.cross_entropy(model(x[idx]), y[idx])
             opt.zero_grad()
             loss.backward()
             opt.step()
             total += loss.item()
         secs = time.perf_counter() - start
-        print(f"epoch {epoch + 1}  loss {total / ((n + args.batch - 1) // args.batch):.4f}  {n / secs:.0f} samples/s")
-    model.eval()
-    with anneal.no_grad():
-        correct = sum(int((anneal.argmax(model(xt[i:i + 1000]), 1) == yt[i:i + 1000]).sum().item())
-                      for i in range(0, xt.shape[0], 1000))
-    print(f"test accuracy: {100.0 * correct / xt.shape[0]:.2f}%")
+        if data_parallel:  # the epoch's loss over all ranks' examples
+            t = anneal.tensor([total])
+            dist.all_reduce(t, op=dist.ReduceOp.AVG)
+            total = t.item()
+        if rank == 0:
+            print(f"epoch {epoch + 1}  loss {total / ((n + args.batch - 1) // args.batch):.4f}  {n / secs:.0f} samples/s")
+    if rank == 0:
+        net.eval()
+        with anneal.no_grad():
+            correct = sum(int((anneal.argmax(net(xt[i:i + 1000]), 1) == yt[i:i + 1000]).sum().item())
+                          for i in range(0, xt.shape[0], 1000))
+        print(f"test accuracy: {100.0 * correct / xt.shape[0]:.2f}%")
+    if data_parallel:
+        dist.destroy_process_group()
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -105,6 +106,14 @@ class Group {
         set("TORCHELASTIC_RESTART_COUNT", std::to_string(attempt_));
         set("ANNEAL_RESTART_COUNT", std::to_string(attempt_));
         set("PYTHONUNBUFFERED", "1");  // lines appear as they are printed
+        // N ranks on one node share its cores (as torchrun, which sets OMP_NUM_THREADS=1):
+        // each gets its share unless the caller chose
+        if (o_.nproc_per_node > 1) {
+          const long cores = std::max(1L, ::sysconf(_SC_NPROCESSORS_ONLN));
+          const std::string share = std::to_string(std::max(1L, cores / o_.nproc_per_node));
+          if (!std::getenv("OMP_NUM_THREADS")) set("OMP_NUM_THREADS", share);
+          if (!std::getenv("ANNEAL_NUM_THREADS")) set("ANNEAL_NUM_THREADS", share);
+        }
         std::vector<char*> argv;
         for (auto& a : o_.command) argv.push_back(const_cast<char*>(a.c_str()));
         argv.push_back(nullptr);
