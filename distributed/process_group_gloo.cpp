@@ -195,6 +195,7 @@ struct ProcessGroupGloo::Impl {
   std::exception_ptr broken;  // after a transport failure the mesh is unusable
   std::string broken_what;
   std::thread worker;
+  std::chrono::steady_clock::time_point last_report{};
 
   std::chrono::milliseconds timeout() const { return pg->timeout(); }
   int global_rank(int r) const { return opt.global_ranks.empty() ? r : opt.global_ranks[static_cast<size_t>(r)]; }
@@ -227,8 +228,15 @@ struct ProcessGroupGloo::Impl {
       } else {
         try {
           const uint32_t tag = static_cast<uint32_t>(t.work->sequence_number() & 0x3fffffff);
-          if (opt.report_progress && opt.status_store)
-            opt.status_store->report_progress(static_cast<int64_t>(t.work->sequence_number()));
+          // Progress reports cost a message to the store: at most one a second on the hot
+          // path (a rank that fails at a timeout reports its own exactly, see translate)
+          if (opt.report_progress && opt.status_store) {
+            auto now = std::chrono::steady_clock::now();
+            if (now - last_report >= std::chrono::seconds(1)) {
+              opt.status_store->report_progress(static_cast<int64_t>(t.work->sequence_number()));
+              last_report = now;
+            }
+          }
           if (opt.debug_detail) check_fingerprint(t, tag | 0x40000000u);
           t.run(tag);
         } catch (const gloo::Exception& e) {
@@ -257,6 +265,15 @@ struct ProcessGroupGloo::Impl {
     const bool timed_out = what.find("imed out") != std::string::npos;
     std::string blame;
     if (opt.status_store) {
+      if (timed_out && opt.report_progress) {
+        // every live rank waiting in this operation times out about now and reports that
+        // it reached it; a rank that never reports is the one that did not
+        try {
+          opt.status_store->report_progress(static_cast<int64_t>(t.work->sequence_number()));
+        } catch (const DistError&) {
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+      }
       // a dead peer's store connection closes at the same moment as its Gloo pairs:
       // give the store a moment to notice
       auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timed_out ? 200 : 1500);
@@ -270,7 +287,7 @@ struct ProcessGroupGloo::Impl {
             if (!member || s.rank == global_rank(pg->rank())) continue;
             if (s.state != RankStatus::Alive) gone += (gone.empty() ? "" : ", ") + std::to_string(s.rank);
             else if (opt.report_progress && s.last_started < static_cast<int64_t>(t.work->sequence_number()))
-              behind += str(behind.empty() ? "" : "; ", "rank ", s.rank, " has not reached it (the last it started is #",
+              behind += str(behind.empty() ? "" : "; ", "rank ", s.rank, " has not reached it (the last it reported is #",
                             s.last_started, ")");
           }
           if (!gone.empty()) {

@@ -161,7 +161,7 @@ void Reducer::prepare_for_backward(const TensorList& outputs) {
       b.work->wait();
       b.work.reset();
     }
-  if (first_iteration_done_ && !rebuilt_) rebuild_from_arrival_order();
+  if (first_iteration_done_ && !rebuilt_ && group_->size() > 1) rebuild_from_arrival_order();
   std::fill(ready_.begin(), ready_.end(), 0);
   std::fill(locally_used_.begin(), locally_used_.end(), 0);
   for (auto& b : buckets_) b.pending = b.params.size();
@@ -197,7 +197,10 @@ void Reducer::prepare_for_backward(const TensorList& outputs) {
       if (e.valid()) stack.push_back(e.fn);
   }
   for (size_t i = 0; i < params_.size(); ++i)
-    if (!reached[i]) mark_ready(i, false);
+    if (!reached[i]) {
+      if (group_->size() == 1) ready_[i] = 1;  // stays without a gradient, as it would alone
+      else mark_ready(i, false);
+    }
 }
 
 void Reducer::on_gradient(size_t i) {
@@ -219,6 +222,10 @@ void Reducer::on_gradient(size_t i) {
   }
   locally_used_[i] = 1;
   if (!first_iteration_done_) arrival_.push_back(i);
+  if (group_->size() == 1) {  // one rank: the gradient is already the average; no copies
+    ready_[i] = 1;
+    return;
+  }
   mark_ready(i, true);
 }
 
@@ -267,7 +274,10 @@ void Reducer::finalize() {
     if (options_.find_unused_parameters) {
       // reached by the graph but no gradient flowed (a branch multiplied by zero grads,
       // say): zeros, like unused ones
-      for (size_t i : missing) mark_ready(i, false);
+      for (size_t i : missing) {
+        if (group_->size() == 1) ready_[i] = 1;
+        else mark_ready(i, false);
+      }
     } else {
       for (auto& b : buckets_)
         if (b.work) {
@@ -286,6 +296,10 @@ void Reducer::finalize() {
           ". The module has parameters that were not used in producing the loss: pass find_unused_parameters=true "
           "to DistributedDataParallel, or make sure every forward output takes part in the loss"));
     }
+  }
+  if (group_->size() == 1) {
+    first_iteration_done_ = true;
+    return;
   }
   int64_t finished_early = 0;
   for (auto& b : buckets_)
