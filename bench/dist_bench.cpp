@@ -20,9 +20,9 @@ namespace {
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-int allreduce(const dist::ProcessGroupPtr& pg) {
+int allreduce(const dist::ProcessGroupPtr& pg, int64_t lo, int64_t hi, int64_t factor) {
   const int n = pg->size();
-  for (int64_t bytes = 1024; bytes <= (64 << 20); bytes *= 4) {
+  for (int64_t bytes = lo; bytes <= hi; bytes *= factor) {
     Tensor t = ones({bytes / 4});
     const int iters = static_cast<int>(std::clamp<int64_t>((256ll << 20) / bytes, 5, 2000));
     for (int i = 0; i < 3; ++i) pg->all_reduce(t)->wait();
@@ -94,7 +94,10 @@ int main(int argc, char** argv) {
   }
   try {
     auto pg = dist::init_process_group();
-    int rc = a[0] == "allreduce" ? allreduce(pg) : ddp(pg, a.at(1), a.at(2));
+    // allreduce [MIN_BYTES MAX_BYTES FACTOR]: 1 KiB .. 64 MiB by 4 unless given
+    int rc = a[0] == "allreduce" ? allreduce(pg, a.size() > 1 ? std::stoll(a[1]) : 1024, a.size() > 2 ? std::stoll(a[2]) : 64 << 20,
+                                             a.size() > 3 ? std::stoll(a[3]) : 4)
+                                 : ddp(pg, a.at(1), a.at(2));
     pg->barrier()->wait();
     pg.reset();
     dist::destroy_process_group();

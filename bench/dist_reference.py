@@ -19,8 +19,8 @@ rank, n = dist.get_rank(), dist.get_world_size()
 args = sys.argv[1:]
 
 if args[0] == "allreduce":
-    size = 1024
-    while size <= 64 << 20:
+    size, hi, factor = (int(args[1]), int(args[2]), int(args[3])) if len(args) > 3 else (1024, 64 << 20, 4)
+    while size <= hi:
         t = torch.ones(size // 4)
         iters = max(5, min(2000, (256 << 20) // size))
         for _ in range(3):
@@ -34,7 +34,7 @@ if args[0] == "allreduce":
         if rank == 0:
             print(json.dumps({"bench": "allreduce", "impl": "torch", "ranks": n, "bytes": size, "us": s * 1e6,
                               "algbw_GBps": algbw, "busbw_GBps": algbw * 2 * (n - 1) / n}), flush=True)
-        size *= 4
+        size *= factor
 else:
     model_name, mode = args[1], args[2]
     torch.manual_seed(1)

@@ -8,7 +8,7 @@ bool nccl_library_loads() { return false; }
 
 ProcessGroupPtr make_process_group_nccl(std::shared_ptr<Store>, int, int, NcclOptions) {
   throw NotImplementedError(
-      "the nccl backend needs a build with CUDA (ANNEAL_CUDA=ON); this build has none: use backend='gloo'");
+      "this build has no nccl backend (it needs CUDA, ANNEAL_CUDA=ON, and nccl.h at build time): use backend='gloo' for CPU tensors");
 }
 
 }  // namespace anneal::distributed
