@@ -21,6 +21,12 @@ if [ "${1:-}" = "--prepare" ]; then
   cp /usr/lib/x86_64-linux-gnu/libgtest.a /usr/lib/x86_64-linux-gnu/libgtest_main.a .deps/lib/
   cp /usr/include/zlib.h /usr/include/zconf.h .deps/include/
   cp /usr/lib/x86_64-linux-gnu/libz.a .deps/lib/
+  # header-only libraries the build finds by their CMake configs (nlohmann-json, CLI11)
+  mkdir -p .deps/share/cmake
+  cp -r /usr/include/nlohmann /usr/include/CLI .deps/include/
+  cp -r /usr/share/cmake/nlohmann_json /usr/share/cmake/CLI11 .deps/share/cmake/
+  # nccl.h (the NCCL backend compiles against it; the library comes from the image)
+  mkdir -p .deps/nccl/include && cp /usr/local/cuda/include/nccl.h .deps/nccl/include/
   # cuDNN headers, in case the GPU image's cuDNN (a pip package) comes without them
   mkdir -p .deps/cudnn/include && cp /usr/local/cuda/include/cudnn*.h .deps/cudnn/include/
   # Fashion-MNIST (~30 MB), for the main job on the GPU
@@ -60,6 +66,12 @@ if [ -n "$py" ]; then
   fi
 fi
 log "cuDNN: ${cudnn_args[*]:-toolkit or none}"
+# NCCL: the pip package beside PyTorch (loaded at run time from LD_LIBRARY_PATH)
+if [ -n "$py" ]; then
+  nccl_root=$("$py" -c 'import nvidia.nccl as m; print(list(m.__path__)[0])' 2>/dev/null || true)
+  [ -n "$nccl_root" ] && [ -d "$nccl_root/lib" ] && export LD_LIBRARY_PATH="$nccl_root/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+fi
+log "NCCL library folder: ${nccl_root:-none found (the NCCL tests skip)}"
 
 log "== configure + build (CUDA, sm_90)"
 start=$(date +%s)
@@ -67,7 +79,7 @@ cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DANNEAL_CUDA=ON -DC
   -DANNEAL_BUILD_BENCH=ON -DANNEAL_TEST_PYTHON="$py" -DANNEAL_PYTHON=OFF -DANNEAL_PROTOBUF=OFF \
   -DCMAKE_PREFIX_PATH="$root/.deps" -DEigen3_DIR="$root/.deps/share/eigen3/cmake" \
   -DGTEST_ROOT="$root/.deps" -DZLIB_ROOT="$root/.deps" -DZLIB_USE_STATIC_LIBS=ON \
-  -DEIGEN3_INCLUDE_DIR="$root/.deps/include/eigen3" "${cudnn_args[@]}" >"$out/configure.log" 2>&1
+  -DEIGEN3_INCLUDE_DIR="$root/.deps/include/eigen3" -DNCCL_ROOT="$root/.deps/nccl" "${cudnn_args[@]}" >"$out/configure.log" 2>&1
 build_rc=$?
 if [ $build_rc -eq 0 ]; then
   cmake --build build-gpu --parallel "$(nproc)" >"$out/build.log" 2>&1

@@ -12,10 +12,14 @@
 #include <nccl.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
 #include <cstdlib>
 #include <deque>
 #include <thread>
 
+#include "ops/factory.h"
 #include "runtime/cuda_stream.h"
 #include "runtime/device.h"
 
@@ -175,7 +179,7 @@ class ProcessGroupNCCL : public ProcessGroup {
   WorkPtr all_reduce(Tensor& t, ReduceOp op) override {
     check_tensor(t, "all_reduce");
     Tensor keep = t;
-    return launch("all_reduce", {keep}, [=](cudaStream_t s) {
+    return launch("all_reduce", {keep}, [=, this](cudaStream_t s) {
       return api_.AllReduce(keep.data_ptr(), keep.data_ptr(), static_cast<size_t>(keep.numel()), nccl_type(keep.dtype()),
                             nccl_op(op, keep.dtype()), comm_, s);
     });
@@ -184,7 +188,7 @@ class ProcessGroupNCCL : public ProcessGroup {
     check_tensor(t, "broadcast");
     check_rank(root, "broadcast", "root");
     Tensor keep = t;
-    return launch("broadcast", {keep}, [=](cudaStream_t s) {
+    return launch("broadcast", {keep}, [=, this](cudaStream_t s) {
       return api_.Broadcast(keep.data_ptr(), keep.data_ptr(), static_cast<size_t>(keep.numel()), nccl_type(keep.dtype()),
                             root, comm_, s);
     });
@@ -195,7 +199,7 @@ class ProcessGroupNCCL : public ProcessGroup {
     ANNEAL_CHECK(out.dtype() == in.dtype() && out.numel() == in.numel() * size(), ValueError,
                  "all_gather: the output must hold ", size(), " x ", in.numel(), " ", dtype_name(in.dtype()), " elements");
     Tensor i = in, o = out;
-    return launch("all_gather", {i, o}, [=](cudaStream_t s) {
+    return launch("all_gather", {i, o}, [=, this](cudaStream_t s) {
       return api_.AllGather(i.data_ptr(), o.data_ptr(), static_cast<size_t>(i.numel()), nccl_type(i.dtype()), comm_, s);
     });
   }
@@ -206,7 +210,7 @@ class ProcessGroupNCCL : public ProcessGroup {
                  "reduce_scatter: the input must hold ", size(), " x ", out.numel(), " ", dtype_name(out.dtype()),
                  " elements");
     Tensor i = in, o = out;
-    return launch("reduce_scatter", {i, o}, [=](cudaStream_t s) {
+    return launch("reduce_scatter", {i, o}, [=, this](cudaStream_t s) {
       return api_.ReduceScatter(i.data_ptr(), o.data_ptr(), static_cast<size_t>(o.numel()), nccl_type(o.dtype()),
                                 nccl_op(op, o.dtype()), comm_, s);
     });
@@ -223,7 +227,7 @@ class ProcessGroupNCCL : public ProcessGroup {
     check_tensor(t, "send");
     check_rank(dst, "send", "destination");
     Tensor keep = t;
-    return launch("send", {keep}, [=](cudaStream_t s) {
+    return launch("send", {keep}, [=, this](cudaStream_t s) {
       return api_.Send(keep.data_ptr(), static_cast<size_t>(keep.numel()), nccl_type(keep.dtype()), dst, comm_, s);
     });
   }
@@ -231,7 +235,7 @@ class ProcessGroupNCCL : public ProcessGroup {
     check_tensor(t, "recv");
     check_rank(src, "recv", "source");
     Tensor keep = t;
-    return launch("recv", {keep}, [=](cudaStream_t s) {
+    return launch("recv", {keep}, [=, this](cudaStream_t s) {
       return api_.Recv(keep.data_ptr(), static_cast<size_t>(keep.numel()), nccl_type(keep.dtype()), src, comm_, s);
     });
   }

@@ -142,4 +142,50 @@ TEST(Store, GarbageFromAClientDoesNotHurtTheServer) {
   EXPECT_EQ(server.get("still"), "works");
 }
 
+std::string init_error(dist::InitOptions o) {
+  try {
+    dist::init_process_group(o);
+  } catch (const std::exception& e) {
+    if (dist::is_initialized()) dist::destroy_process_group();
+    return e.what();
+  }
+  dist::destroy_process_group();
+  return "";
+}
+
+TEST(InitProcessGroup, OneRankAndItsErrors) {
+  dist::InitOptions o;
+  o.backend = "gloo";
+  o.rank = 0;
+  o.world_size = 1;
+  auto pg = dist::init_process_group(o);
+  EXPECT_EQ(dist::get_world_size(), 1);
+  EXPECT_EQ(pg->backend_name(), "gloo");
+  EXPECT_THROW(dist::init_process_group(o), dist::DistError);  // twice
+  Tensor t = ones({4});
+  pg->all_reduce(t)->wait();
+  EXPECT_TRUE(equal(t, ones({4})));
+  pg.reset();
+  dist::destroy_process_group();
+  EXPECT_FALSE(dist::is_initialized());
+  EXPECT_THROW(dist::get_rank(), dist::DistError);
+
+  auto bad = o;
+  bad.backend = "mpi";
+  EXPECT_NE(init_error(bad).find("unknown backend 'mpi'"), std::string::npos);
+  bad = o;
+  bad.init_method = "udp://x";
+  EXPECT_NE(init_error(bad).find("udp://x"), std::string::npos);
+  bad = o;
+  bad.init_method = "tcp://host-without-port";
+  EXPECT_NE(init_error(bad).find("tcp://host:port"), std::string::npos);
+  // the NCCL backend where there is none (no CUDA build, no GPU or no libnccl) says so
+  bad = o;
+  bad.backend = "nccl";
+  if (!cuda_is_available() || !dist::nccl_is_available()) {
+    std::string e = init_error(bad);
+    EXPECT_TRUE(e.find("nccl") != std::string::npos || e.find("GPU") != std::string::npos) << e;
+  }
+}
+
 }  // namespace
