@@ -18,6 +18,7 @@
 #include "distributed/process_group_gloo.h"
 #include "distributed/reducer.h"
 #include "distributed/store.h"
+#include "distributed/zero.h"
 #include "kernels/backend.h"
 #include "runtime/cuda_graph.h"
 #include "runtime/cuda_stream.h"

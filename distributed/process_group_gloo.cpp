@@ -170,7 +170,6 @@ void with_elem(size_t elem_size, F f) {
 
 uint8_t dtype_code(DType t) { return static_cast<uint8_t>(t); }
 constexpr uint8_t kP2PSlotPrefix = 0x70;
-constexpr size_t kBcubeMaxBytes = size_t{4} << 20;
 
 std::string describe_tensor(const Tensor& t) { return str(t.numel(), " ", dtype_name(t.dtype()), " elements"); }
 
@@ -238,6 +237,7 @@ struct ProcessGroupGloo::Impl {
               last_report = now;
             }
           }
+          if (ctx->getTimeout() != timeout()) ctx->setTimeout(timeout());  // waits that use the context's
           if (opt.debug_detail) check_fingerprint(t, tag | 0x40000000u);
           t.run(tag);
         } catch (const gloo::Exception& e) {
@@ -427,10 +427,9 @@ WorkPtr ProcessGroupGloo::all_reduce(Tensor& tensor, ReduceOp op) {
       gloo::AllreduceOptions o(ctx);
       o.setOutput(static_cast<E*>(p), n);
       o.setReduceFunction(reduce_fn(dt, op));
-      // Gloo's bcube (recursive halving/doubling) has fewer rounds: up to 4 MiB it beats the
-      // ring by 1.3-2x here; above, the ring's bandwidth wins (bench/dist.sh)
-      o.setAlgorithm(n * es <= kBcubeMaxBytes ? gloo::AllreduceOptions::Algorithm::BCUBE
-                                              : gloo::AllreduceOptions::Algorithm::RING);
+      // The ring: Gloo's bcube is 1.3-2x faster below 4 MiB here, but its waits ignore the
+      // timeout (a stopped peer would hang it forever), so it is not used.
+      o.setAlgorithm(gloo::AllreduceOptions::Algorithm::RING);
       o.setTag(tag);
       o.setTimeout(timeout());
       gloo::allreduce(o);

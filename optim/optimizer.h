@@ -35,13 +35,15 @@ class Optimizer {
   std::vector<ParamGroup>& param_groups() { return groups_; }
   const std::vector<ParamGroup>& param_groups() const { return groups_; }
   void add_param_group(ParamGroup group);
-  OptimizerState state_dict() const;
+  // (virtual: an optimizer whose state lives elsewhere, ZeroRedundancyOptimizer's shards,
+  // gathers and scatters it)
+  virtual OptimizerState state_dict() const;
   // Checks `s` first (check_state_dict) and changes nothing when it is wrong.
-  void load_state_dict(const OptimizerState& s);
+  virtual void load_state_dict(const OptimizerState& s);
   // Whether `s` fits this optimizer, changing nothing: as many groups, known options with
   // values in range, and every parameter's state complete (all that step() reads) with the
   // parameter's shape. ValueError naming what is wrong.
-  void check_state_dict(const OptimizerState& s) const;
+  virtual void check_state_dict(const OptimizerState& s) const;
   // The state of one parameter ("momentum_buffer", "exp_avg", ...).
   std::map<std::string, Tensor>& state_of(const Tensor& p) { return state_[p.impl()]; }
 

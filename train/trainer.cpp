@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/tensor_impl.h"
 #include "distributed/ddp.h"
+#include "distributed/zero.h"
 #include "ops/ops.h"
 
 namespace anneal::train {
@@ -31,6 +32,8 @@ Trainer::Trainer(nn::Module& model, optim::Optimizer& optimizer, data::DataLoade
   if (o_.max_steps > 0 && o_.epochs <= 0) o_.epochs = INT64_MAX;
   if (auto* ddp = dynamic_cast<distributed::DistributedDataParallel*>(&model_))
     if (ddp->group()->size() > 1) group_ = ddp->group();
+  if (auto* zero = dynamic_cast<distributed::ZeroRedundancyOptimizer*>(&opt_))
+    if (zero->group()->size() > 1) group_ = zero->group();
 }
 
 std::vector<double> Trainer::average_over_ranks(std::vector<double> values) const {
@@ -47,13 +50,13 @@ void Trainer::set_scheduler(optim::LRScheduler* scheduler, bool per_step) {
 }
 
 void Trainer::save(const std::string& path) const {
-  Checkpoint c = capture(model_, &opt_);
+  Checkpoint c = capture(model_, &opt_);  // on every rank: ZeroRedundancyOptimizer gathers its state here
   if (sched_) c.scheduler = sched_->state_dict();
   c.step = step_, c.epoch = epoch_, c.batch_in_epoch = batch_in_epoch_;
   c.config = o_.config;
   c.extra = {{"best", best_}, {"have_best", double(have_best_)},
              {"evals_without_improvement", double(evals_without_improvement_)}};
-  save_checkpoint(path, c);
+  if (is_rank0()) save_checkpoint(path, c);
 }
 
 void Trainer::load(const std::string& path) {
@@ -213,7 +216,7 @@ void Trainer::checkpoint_once(FitState& st) {
   // (a build without protobuf keeps metrics but writes no checkpoints)
   if (o_.run_dir.empty() || o_.checkpoint_every < 0 || st.last_checkpoint == step_ || !checkpoints_available()) return;
   st.last_checkpoint = step_;
-  if (is_rank0()) save(checkpoint_path(o_.run_dir));
+  save(checkpoint_path(o_.run_dir));
 }
 
 void Trainer::after_step(double lr, bool epoch_end, FitState& st) {

@@ -54,7 +54,8 @@ struct TrainResult {
 // on every rank: micro-batches before the last of a step skip synchronisation (no_sync),
 // rank 0 alone writes metrics, progress and checkpoints, logged losses and evaluation
 // metrics are averaged over the ranks, and every rank resumes from the run's checkpoint
-// (run_dir on a filesystem all ranks see).
+// (run_dir on a filesystem all ranks see). A ZeroRedundancyOptimizer makes a plain model
+// distributed the same way (its step is the gradient synchronisation).
 class Trainer {
  public:
   // The loss of one (micro-)batch; the trainer calls backward on it.
@@ -72,7 +73,8 @@ class Trainer {
   void add_callback(Callback cb) { callbacks_.push_back(std::move(cb)); }
 
   TrainResult fit();
-  // Saves the run's state now (also done by fit every checkpoint_every steps).
+  // Saves the run's state now (also done by fit every checkpoint_every steps). Under DDP
+  // or ZeRO every rank calls it and rank 0 writes.
   void save(const std::string& path) const;
 
  private:

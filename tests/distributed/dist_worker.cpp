@@ -483,10 +483,72 @@ int train_forever() {
   }
 }
 
+// ZeRO-1 (AdamW state sharded, gradients reduce-scattered, parameters all-gathered) equals
+// one process's AdamW on the global batch; its gathered state equals that AdamW's state,
+// and loading a plain AdamW's state continues as the plain AdamW does.
+Tensor rotate(const Tensor& t, int64_t k) {
+  const int64_t n = t.size(0);
+  k %= n;
+  return k == 0 ? t : cat({t.narrow(0, k, n - k), t.narrow(0, 0, k)});
+}
+
+int zero_equals_adamw() {
+  const int64_t per_rank = 5, global = per_rank * g_world;
+  Generator gen(21);
+  Tensor x = randn({global, 7}, TensorOptions(DType::Float64, kCPU), &gen);
+  Tensor y = randint(0, 3, {global}, DType::Int64, &gen);
+  auto make = [] {
+    auto m = std::make_shared<nn::MLP>(std::vector<int64_t>{7, 11, 3});  // 124 parameters: not a multiple of 3
+    m->to(DType::Float64);
+    return m;
+  };
+  manual_seed(5);
+  auto ref = make();
+  manual_seed(5 + g_rank);  // the others start elsewhere: ZeRO copies rank 0's
+  auto local = make();
+  auto factory = [](TensorList shard) { return std::make_unique<optim::AdamW>(shard, 1e-2, 0.9, 0.999, 1e-8, 0.05); };
+  dist::ZeroRedundancyOptimizer zero(local->parameters(), factory);
+  optim::AdamW plain(ref->parameters(), 1e-2, 0.9, 0.999, 1e-8, 0.05);
+  auto train_step = [&](int step) {
+    Tensor xs = rotate(x, step), ys = rotate(y, step);
+    zero.zero_grad();
+    cross_entropy((*local)(xs.narrow(0, g_rank * per_rank, per_rank)), ys.narrow(0, g_rank * per_rank, per_rank)).backward();
+    zero.step();
+    plain.zero_grad();
+    cross_entropy((*ref)(xs), ys).backward();
+    plain.step();
+    double d = max_diff(*local, *ref);
+    if (!(d <= 1e-6)) fail(str("zero: step ", step, " differs from AdamW by ", d));
+  };
+  for (int step = 0; step < 4; ++step) train_step(step);
+  // the gathered state is AdamW's
+  auto mine = zero.state_dict(), theirs = plain.state_dict();
+  expect(mine.state.size() == theirs.state.size(), "zero: state for every parameter");
+  for (auto& [i, st] : theirs.state)
+    for (auto& [key, t] : st) {
+      double d = (mine.state.at(i).at(key).to(DType::Float64) - t.to(DType::Float64)).abs().max().item<double>();
+      if (!(d <= 1e-9)) fail(str("zero: gathered state ", key, " of parameter ", i, " differs by ", d));
+    }
+  // a fresh ZeRO loading the plain state continues exactly as the plain AdamW
+  dist::ZeroRedundancyOptimizer again(local->parameters(), factory);
+  again.load_state_dict(theirs);
+  Tensor xs = rotate(x, 9), ys = rotate(y, 9);
+  again.zero_grad();
+  cross_entropy((*local)(xs.narrow(0, g_rank * per_rank, per_rank)), ys.narrow(0, g_rank * per_rank, per_rank)).backward();
+  again.step();
+  plain.zero_grad();
+  cross_entropy((*ref)(xs), ys).backward();
+  plain.step();
+  double d = max_diff(*local, *ref);
+  if (!(d <= 1e-6)) fail(str("zero: after loading AdamW's state, differs by ", d));
+  std::cout << "rank " << g_rank << ": zero ok (shard of " << zero.shard_numel() << " elements)" << std::endl;
+  return 0;
+}
+
 // The Trainer under DDP: a DistributedSampler shards the data, rank 0 checkpoints; with
 // ANNEAL_TEST_DIE_AT_STEP=k rank 1 kills itself at step k in the launcher's first attempt
 // (the restarted group resumes from the checkpoint). Prints a digest of the parameters.
-int trainer(const std::string& run_dir, int64_t max_steps) {
+int trainer(const std::string& run_dir, int64_t max_steps, bool zero) {
   const int64_t n = 96, global_batch = 8;
   expect(global_batch % g_world == 0, "the global batch divides by the world size");
   Generator gen(99);
@@ -500,8 +562,18 @@ int trainer(const std::string& run_dir, int64_t max_steps) {
   manual_seed(11);
   auto mlp = std::make_shared<nn::MLP>(std::vector<int64_t>{10, 16, 3});
   mlp->to(DType::Float64);
-  auto ddp = std::make_shared<dist::DistributedDataParallel>(mlp);
-  optim::AdamW opt(ddp->parameters(), 1e-2);
+  // DDP + AdamW, or the plain model + ZeRO-1 (sharded AdamW state, its step synchronises)
+  std::shared_ptr<nn::Module> model = mlp;
+  std::unique_ptr<optim::Optimizer> optimizer;
+  if (zero) {
+    optimizer = std::make_unique<dist::ZeroRedundancyOptimizer>(
+        mlp->parameters(), [](TensorList shard) { return std::make_unique<optim::AdamW>(shard, 1e-2); });
+  } else {
+    model = std::make_shared<dist::DistributedDataParallel>(mlp);
+    optimizer = std::make_unique<optim::AdamW>(model->parameters(), 1e-2);
+  }
+  auto ddp = model;
+  optim::Optimizer& opt = *optimizer;
   train::TrainerOptions to;
   to.epochs = 0;  // max_steps decides
   to.max_steps = max_steps;
@@ -570,7 +642,8 @@ int main(int argc, char** argv) {
     else if (s == "twice") rc = twice();
     else if (s == "order_mismatch") rc = order_mismatch();
     else if (s == "train_forever") rc = train_forever();
-    else if (s == "trainer") rc = trainer(args.at(1), std::atoll(args.at(2).c_str()));
+    else if (s == "trainer") rc = trainer(args.at(1), std::atoll(args.at(2).c_str()), args.size() > 3 && args[3] == "--zero");
+    else if (s == "zero") rc = zero_equals_adamw();
     else fail("unknown scenario " + s);
     dist::destroy_process_group();
     return rc;

@@ -246,3 +246,26 @@ def test_two_hosts_train_as_one(worker, two_hosts, tmp_path):
     ranks = Ranks([worker, "ddp", "mlp64"], 2, master_addr=addr_a,
                   prefix=lambda r: [ip, "netns", "exec", ns_a if r == 0 else ns_b])
     assert ranks.wait(120) == [0, 0], ranks.report()
+
+
+# ---- ZeRO stage 1 ----
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_zero_equals_adamw(worker, n):
+    codes, ranks = run(worker, n, "zero")
+    assert codes == [0] * n, ranks.report()
+    assert "zero ok" in ranks.text(0), ranks.report()
+
+
+def test_zero_checkpoint_saved_on_n_ranks_resumes_on_m(worker, tmp_path):
+    full = launch(["--nproc-per-node", "2", "--", worker, "trainer", str(tmp_path / "full"), "12", "--zero"])
+    assert full.returncode == 0, full.stdout + full.stderr
+    # ZeRO's sharded AdamW trains exactly as DDP + AdamW
+    ddp = launch(["--nproc-per-node", "2", "--", worker, "trainer", str(tmp_path / "ddp"), "12"])
+    assert abs(float(digest(full.stdout)) - float(digest(ddp.stdout))) < 1e-12
+    for first, second, name in ((2, 1, "a"), (1, 2, "b")):
+        half = launch(["--nproc-per-node", str(first), "--", worker, "trainer", str(tmp_path / name), "6", "--zero"])
+        rest = launch(["--nproc-per-node", str(second), "--", worker, "trainer", str(tmp_path / name), "12", "--zero"])
+        assert half.returncode == rest.returncode == 0, rest.stdout + rest.stderr
+        assert "resumed from" in rest.stdout
+        assert abs(float(digest(rest.stdout)) - float(digest(full.stdout))) < 1e-10, (first, second)
