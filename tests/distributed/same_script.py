@@ -67,6 +67,43 @@ for step in range(3):
 for i, p in enumerate(model.parameters()):
     record[f"param{i}"] = p.detach().numpy().copy()
 
+# no_sync: two micro-batches accumulate locally, the third synchronises all three
+opt.zero_grad()
+for k in range(3):
+    x = T.from_numpy(x_all[rank * 8:(rank + 1) * 8] * (k + 1))
+    y = T.from_numpy(y_all[rank * 8:(rank + 1) * 8])
+    if k < 2:
+        with ddp.no_sync():
+            T.nn.functional.cross_entropy(ddp(x), y).backward()
+    else:
+        T.nn.functional.cross_entropy(ddp(x), y).backward()
+for i, p in enumerate(model.parameters()):
+    record[f"nosync_grad_{i}"] = p.grad.numpy().copy()
+
+
+# find_unused_parameters: rank 1 skips branch b; nobody uses c
+class Branchy(T.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = T.nn.Linear(10, 4)
+        self.b = T.nn.Linear(10, 4)
+        self.c = T.nn.Linear(10, 4)
+
+    def forward(self, x, use_b):
+        return self.a(x) + self.b(x) if use_b else self.a(x)
+
+
+branchy = Branchy()
+with T.no_grad():
+    for i, p in enumerate(branchy.parameters()):
+        p.copy_(T.from_numpy(rng.standard_normal(tuple(p.shape)).astype(np.float32)))
+bddp = DDP(branchy, find_unused_parameters=True)
+x = T.from_numpy(x_all[rank * 8:(rank + 1) * 8])
+bddp(x, rank == 0).sum().backward()
+for name, p in (("a", branchy.a.weight), ("b", branchy.b.weight)):
+    record[f"unused_{name}"] = p.grad.numpy().copy()
+record["unused_c_is_none"] = np.array([branchy.c.weight.grad is None])
+
 np.savez(f"{out_dir}/{framework}_rank{rank}.npz", **record)
 dist.destroy_process_group()
 print(f"rank {rank}: done")

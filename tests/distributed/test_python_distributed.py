@@ -43,7 +43,7 @@ def test_collectives_and_sampler_match_torch(results, key):
 def test_ddp_gradients_and_weights_match_torch(results):
     ours, theirs = results
     for r in range(2):
-        keys = [k for k in theirs[r] if k.startswith(("grad", "param"))]
+        keys = [k for k in theirs[r] if k.startswith(("grad", "param", "nosync", "unused"))]
         assert keys
         for k in keys:
             np.testing.assert_allclose(ours[r][k], theirs[r][k], rtol=1e-5, atol=1e-6, err_msg=f"rank {r} {k}")
