@@ -5,7 +5,7 @@
 # build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh
+scripts/deps.sh openmpi-bin  # (mpirun: the multi-process tests start ranks with it too)
 jobs=$(nproc)
 status=0
 

@@ -2,16 +2,23 @@
 """A character-level GPT on the King James text from Python (scripts/data.sh writes it).
 
     PYTHONPATH=build/python examples/python/char_lm.py [--steps 2000] [--data datasets/kjv.txt]
+    PYTHONPATH=build/python build/anneal launch --nproc-per-node 2 -- examples/python/char_lm.py
+
+Launched with N ranks it trains with data parallelism (DistributedDataParallel over a
+DistributedSampler: each rank --batch / N windows of every global batch; rank 0 prints).
 
 Trains on the first 90%, prints the validation loss (nats/char) on the last 10% and a
 sample. The model, optimizer and loader are anneal's C++ ones; the loop is Python."""
 import argparse
+import os
 import time
 
 import anneal
 import anneal.nn as nn
 import anneal.nn.functional as F
 from anneal import data
+import anneal.distributed as dist
+from anneal.nn.parallel import DistributedDataParallel as DDP
 
 
 def validation_loss(model, tokens, context, batch=32):
@@ -34,6 +41,13 @@ def main():
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--context", type=int, default=128)
     args = p.parse_args()
+    data_parallel = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    rank, world = 0, 1
+    if data_parallel:
+        dist.init_process_group("gloo")
+        rank, world = dist.get_rank(), dist.get_world_size()
+        if args.batch % world:
+            raise SystemExit(f"--batch {args.batch} does not divide among {world} ranks")
 
     anneal.manual_seed(0)
     text = data.read_text(args.data)
@@ -41,9 +55,12 @@ def main():
     tokens = vocab.encode(text)
     split = tokens.shape[0] * 9 // 10
     train, val = tokens[:split], tokens[split:]
-    model = nn.GPT(len(vocab), context=args.context, n_layer=4, n_head=4, d_model=128)
+    gpt = nn.GPT(len(vocab), context=args.context, n_layer=4, n_head=4, d_model=128)
+    model = DDP(gpt) if data_parallel else gpt
     opt = anneal.optim.AdamW(model.parameters(), lr=3e-4, weight_decay=0.01)
-    loader = data.DataLoader(data.TextWindows(train, args.context), batch_size=args.batch, shuffle=True,
+    windows = data.TextWindows(train, args.context)
+    sampler = dist.DistributedSampler(windows, num_replicas=world, rank=rank) if data_parallel else None
+    loader = data.DataLoader(windows, batch_size=args.batch // world, shuffle=not data_parallel, sampler=sampler,
                              num_workers=1)
     start, step = time.perf_counter(), 0
     for x, y in loader:
@@ -52,15 +69,18 @@ def main():
         loss.backward()
         opt.step()
         step += 1
-        if step % 100 == 0:
+        if step % 100 == 0 and rank == 0:
             rate = step * args.batch * args.context / (time.perf_counter() - start)
             print(f"step {step}  loss {loss.item():.4f}  {rate:.0f} tokens/s", flush=True)
         if step == args.steps:
             break
-    model.eval()
-    print("--- sample ---")
-    print(vocab.decode(model.generate(vocab.encode("And God said"), 300, temperature=0.8)))
-    print(f"validation loss: {validation_loss(model, val, args.context):.4f} nats/char after {step} steps")
+    if rank == 0:
+        gpt.eval()
+        print("--- sample ---")
+        print(vocab.decode(gpt.generate(vocab.encode("And God said"), 300, temperature=0.8)))
+        print(f"validation loss: {validation_loss(gpt, val, args.context):.4f} nats/char after {step} steps")
+    if data_parallel:
+        dist.destroy_process_group()
 
 
 if __name__ == "__main__":

@@ -617,7 +617,14 @@ int main(int argc, char** argv) {
   }
   try {
     set_num_threads(1);
-    dist::init_process_group();
+    dist::InitOptions init;
+    if (const char* im = std::getenv("ANNEAL_TEST_INIT_METHOD")) {
+      // tcp://host:port or file:///path with rank and world size given as arguments
+      init.init_method = im;
+      init.rank = std::atoi(std::getenv("TEST_RANK"));
+      init.world_size = std::atoi(std::getenv("TEST_WORLD_SIZE"));
+    }
+    dist::init_process_group(init);
     g_rank = dist::get_rank();
     g_world = dist::get_world_size();
     int rc = 1;

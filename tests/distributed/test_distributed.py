@@ -269,3 +269,34 @@ def test_zero_checkpoint_saved_on_n_ranks_resumes_on_m(worker, tmp_path):
         assert half.returncode == rest.returncode == 0, rest.stdout + rest.stderr
         assert "resumed from" in rest.stdout
         assert abs(float(digest(rest.stdout)) - float(digest(full.stdout))) < 1e-10, (first, second)
+
+
+# ---- the other ways in: tcp:// and file:// init methods, Open MPI's mpirun ----
+
+@pytest.mark.parametrize("method", ["tcp", "file"])
+def test_init_methods(worker, method, tmp_path):
+    port = free_port()
+    im = f"tcp://127.0.0.1:{port}" if method == "tcp" else f"file://{tmp_path}/rendezvous"
+    # rank and world size as arguments (the worker passes TEST_RANK / TEST_WORLD_SIZE)
+    ranks = Ranks([worker, "collectives"], 2,
+                  per_rank_env=lambda r: {"ANNEAL_TEST_INIT_METHOD": im, "TEST_RANK": str(r), "TEST_WORLD_SIZE": "2"})
+    codes = ranks.wait(120)
+    assert codes == [0, 0], ranks.report()
+    if method == "file":
+        assert not os.path.exists(f"{tmp_path}/rendezvous"), "rank 0 removes the rendezvous file"
+
+
+def test_mpirun_starts_ranks_from_open_mpi_variables(worker):
+    import shutil
+    import subprocess
+    mpirun = shutil.which("mpirun")
+    if not mpirun:
+        pytest.skip("Open MPI's mpirun is not installed (openmpi-bin)")
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE")}
+    port = free_port()
+    p = subprocess.run([mpirun, "--allow-run-as-root", "--oversubscribe", "-np", "3", "-x", "MASTER_ADDR=127.0.0.1",
+                        "-x", f"MASTER_PORT={port}", "-x", "ANNEAL_NUM_THREADS=1", worker, "ddp", "mlp"],
+                       env=env, capture_output=True, text=True, timeout=180)
+    assert p.returncode == 0, p.stdout + p.stderr
+    for r in range(3):
+        assert f"rank {r}: ddp mlp ok" in p.stdout, p.stdout
