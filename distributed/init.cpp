@@ -101,12 +101,22 @@ ProcessGroupPtr init_process_group(InitOptions o) {
       o.init_timeout.count() > 0 ? o.init_timeout : env_seconds("ANNEAL_INIT_TIMEOUT", std::chrono::minutes(5));
 
   Bootstrap b;
-  const std::string& im = o.init_method.empty() ? std::string("env://") : o.init_method;
+  const std::string im = o.store ? std::string("store") : o.init_method.empty() ? std::string("env://") : o.init_method;
   std::string store_host;
   int store_port = 0;
   bool file_rendezvous = false;
   std::string file_path;
-  if (im.rfind("env://", 0) == 0) {
+  if (o.store) {
+    ANNEAL_CHECK(o.rank >= 0 && o.world_size >= 1, ValueError,
+                 "init_process_group(store=...): rank and world_size must be given");
+    b.rank = o.rank;
+    b.world_size = o.world_size;
+    b.local_rank = o.rank;
+    b.local_world_size = o.world_size;
+    b.source = "arguments";
+    store_host = o.store->host();
+    store_port = o.store->port();
+  } else if (im.rfind("env://", 0) == 0) {
     if (o.rank >= 0 && o.world_size >= 1 && !std::getenv("RANK") && !std::getenv("OMPI_COMM_WORLD_RANK") &&
         !std::getenv("SLURM_PROCID")) {
       b.rank = o.rank;
@@ -165,7 +175,9 @@ ProcessGroupPtr init_process_group(InitOptions o) {
   // The store: rank 0 hosts it; with file:// its address travels through the file.
   std::shared_ptr<TCPStore> store;
   const bool host = b.rank == 0;
-  if (file_rendezvous) {
+  if (o.store) {
+    store = o.store;
+  } else if (file_rendezvous) {
     if (host) {
       store = std::make_shared<TCPStore>("127.0.0.1", 0, true, init_timeout, b.rank);
       const std::string line = str(this_host_name(), " ", store->port(), "\n");

@@ -22,6 +22,9 @@ struct InitOptions {
   std::chrono::milliseconds timeout{0};
   // How long ranks wait for each other at start; 0: 5 min (ANNEAL_INIT_TIMEOUT, seconds).
   std::chrono::milliseconds init_timeout{0};
+  // A store made by the caller (torch's init_process_group(store=...)): rank and
+  // world_size must be given; init_method is not used.
+  std::shared_ptr<TCPStore> store;
 };
 
 ProcessGroupPtr init_process_group(InitOptions options = {});

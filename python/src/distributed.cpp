@@ -94,10 +94,45 @@ void bind_distributed(py::module_& root) {
       .def("recv", [](dist::ProcessGroup& g, Tensor& t, int src, int tag) { return g.recv(t, src, tag); },
            py::arg("tensor"), py::arg("src"), py::arg("tag") = 0, GilRelease());
 
+  // torch.distributed.TCPStore's constructor and methods (values are bytes)
+  py::class_<dist::TCPStore, std::shared_ptr<dist::TCPStore>>(m, "TCPStore")
+      .def(py::init([](const std::string& host, int port, py::object world_size, bool is_master, double timeout) {
+        (void)world_size;
+        return std::make_shared<dist::TCPStore>(host, port, is_master, seconds(timeout));
+      }), py::arg("host_name"), py::arg("port"), py::arg("world_size") = py::none(), py::arg("is_master") = false,
+          py::arg("timeout") = 300.0, GilRelease())
+      .def("set", [](dist::TCPStore& s, const std::string& k, const std::string& v) { s.set(k, v); }, GilRelease())
+      .def("get", [](dist::TCPStore& s, const std::string& k) {
+        std::string v;
+        {
+          py::gil_scoped_release nogil;
+          v = s.get(k);
+        }
+        return py::bytes(v);
+      })
+      .def("add", &dist::TCPStore::add, GilRelease())
+      .def("compare_set", [](dist::TCPStore& s, const std::string& k, const std::string& e, const std::string& d) {
+        std::string v;
+        {
+          py::gil_scoped_release nogil;
+          v = s.compare_set(k, e, d);
+        }
+        return py::bytes(v);
+      })
+      .def("check", &dist::TCPStore::check, GilRelease())
+      .def("wait", [](dist::TCPStore& s, const std::vector<std::string>& keys, double timeout) {
+        s.wait(keys, timeout > 0 ? seconds(timeout) : s.timeout());
+      }, py::arg("keys"), py::arg("timeout") = 0.0, GilRelease())
+      .def("delete_key", &dist::TCPStore::delete_key, GilRelease())
+      .def("num_keys", &dist::TCPStore::num_keys, GilRelease())
+      .def_property_readonly("port", &dist::TCPStore::port)
+      .def_property_readonly("host", &dist::TCPStore::host);
+
   m.def("init_process_group",
         [](const std::string& backend, const std::string& init_method, int rank, int world_size, double timeout,
-           double init_timeout) {
+           double init_timeout, std::shared_ptr<dist::TCPStore> store) {
           dist::InitOptions o;
+          o.store = std::move(store);
           o.backend = backend;
           o.init_method = init_method;
           o.rank = rank;
@@ -107,7 +142,7 @@ void bind_distributed(py::module_& root) {
           return dist::init_process_group(o);
         },
         py::arg("backend") = "", py::arg("init_method") = "env://", py::arg("rank") = -1, py::arg("world_size") = -1,
-        py::arg("timeout") = 0.0, py::arg("init_timeout") = 0.0, GilRelease());
+        py::arg("timeout") = 0.0, py::arg("init_timeout") = 0.0, py::arg("store") = nullptr, GilRelease());
   m.def("destroy_process_group", &dist::destroy_process_group, GilRelease());
   m.def("is_initialized", &dist::is_initialized);
   m.def("default_group", &dist::default_group);

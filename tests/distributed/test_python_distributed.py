@@ -51,3 +51,37 @@ def test_ddp_gradients_and_weights_match_torch(results):
     for k in ours[0]:
         if k.startswith("param"):
             np.testing.assert_array_equal(ours[0][k], ours[1][k])
+
+
+STORE_SCRIPT = r"""
+import os, sys
+import anneal, anneal.distributed as dist
+rank, port = int(sys.argv[1]), int(sys.argv[2])
+store = dist.TCPStore("127.0.0.1", port, 2, rank == 0)
+store.set(f"hello{rank}", f"from {rank}")
+other = store.get(f"hello{1 - rank}")
+assert other == f"from {1 - rank}".encode(), other
+assert store.add("count", 1) in (1, 2)
+dist.init_process_group("gloo", store=store, rank=rank, world_size=2)
+t = anneal.ones(3) * (rank + 1)
+dist.all_reduce(t)
+assert t.tolist() == [3.0, 3.0, 3.0], t.tolist()
+dist.destroy_process_group()
+print("store ok", rank)
+"""
+
+
+def test_init_process_group_with_a_tcp_store(tmp_path):
+    if not os.environ.get("ANNEAL_PYTHONPATH"):
+        pytest.fail("ANNEAL_PYTHONPATH must name the built Python package")
+    from harness import free_port
+    script = tmp_path / "store.py"
+    script.write_text(STORE_SCRIPT)
+    port = free_port()
+    env = {"PYTHONPATH": os.environ["ANNEAL_PYTHONPATH"]}
+    import subprocess
+    procs = [subprocess.Popen([PYTHON, str(script), str(r), str(port)], env=dict(os.environ, **env),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for r in range(2)]
+    outs = [p.communicate(timeout=120)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert "store ok 0" in outs[0] and "store ok 1" in outs[1]

@@ -23,6 +23,13 @@ class GroupMember:
 group = GroupMember
 
 
+def TCPStore(host_name, port, world_size=None, is_master=False, timeout=_datetime.timedelta(seconds=300),
+             wait_for_workers=True):
+    """torch.distributed.TCPStore: the master hosts it at port (0: any free one, see .port);
+    set/get/add/compare_set/check/wait/delete_key/num_keys, values as bytes."""
+    return _C_dist.TCPStore(host_name, port, world_size, is_master, _seconds(timeout))
+
+
 def is_available():
     return True
 
@@ -44,14 +51,14 @@ def init_process_group(backend=None, init_method=None, timeout=None, world_size=
     """Joins the default group. backend: "gloo" (CPU tensors), "nccl" (CUDA tensors) or None
     (nccl when CUDA is available); init_method: env:// (default), tcp://host:port or
     file:///path; timeout: a datetime.timedelta or seconds for every collective."""
-    if store is not None:
-        raise NotImplementedError("init_process_group(store=...): pass init_method instead (env://, tcp:// or file://)")
+    if store is not None and not isinstance(store, _C_dist.TCPStore):
+        raise TypeError(f"init_process_group(store=...) takes an anneal.distributed.TCPStore, got {type(store).__name__}")
     if isinstance(backend, str):
         backend = backend.lower()
         if ":" in backend or "," in backend:  # "cpu:gloo,cuda:nccl": the device decides anyway
             backend = "nccl" if "cuda:nccl" in backend and is_nccl_available() else "gloo"
     _C_dist.init_process_group(backend or "", init_method or "env://", rank, world_size, _seconds(timeout),
-                               _seconds(init_timeout))
+                               _seconds(init_timeout), store)
     GroupMember.WORLD = _C_dist.default_group()
 
 
