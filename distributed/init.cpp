@@ -80,6 +80,26 @@ std::string this_host_name() {
   return buf;
 }
 
+// Where this rank sits: from init_process_group's rank and world_size when given (the
+// local rank then follows LOCAL_RANK if set), else from the launcher's variables.
+Bootstrap from_arguments_or_environment(const InitOptions& o) {
+  if (o.rank < 0) return read_bootstrap();
+  Bootstrap b;
+  b.rank = o.rank;
+  b.world_size = o.world_size;
+  b.local_rank = o.rank;
+  b.local_world_size = o.world_size;
+  b.source = "arguments";
+  if (const char* lr = std::getenv("LOCAL_RANK")) b.local_rank = std::atoi(lr);
+  if (const char* lw = std::getenv("LOCAL_WORLD_SIZE")) b.local_world_size = std::atoi(lw);
+  if (b.local_rank < 0 || b.local_world_size < 1 || b.local_rank >= b.local_world_size ||
+      b.local_world_size > b.world_size) {  // variables of another job: this process is its own node
+    b.local_rank = o.rank;
+    b.local_world_size = o.world_size;
+  }
+  return b;
+}
+
 }  // namespace
 
 bool nccl_is_available() { return nccl_library_loads(); }
@@ -109,21 +129,13 @@ ProcessGroupPtr init_process_group(InitOptions o) {
   if (o.store) {
     ANNEAL_CHECK(o.rank >= 0 && o.world_size >= 1, ValueError,
                  "init_process_group(store=...): rank and world_size must be given");
-    b.rank = o.rank;
-    b.world_size = o.world_size;
-    b.local_rank = o.rank;
-    b.local_world_size = o.world_size;
-    b.source = "arguments";
+    b = from_arguments_or_environment(o);
     store_host = o.store->host();
     store_port = o.store->port();
   } else if (im.rfind("env://", 0) == 0) {
     if (o.rank >= 0 && o.world_size >= 1 && !std::getenv("RANK") && !std::getenv("OMPI_COMM_WORLD_RANK") &&
         !std::getenv("SLURM_PROCID")) {
-      b.rank = o.rank;
-      b.world_size = o.world_size;
-      b.source = "arguments";
-      b.local_rank = o.rank;
-      b.local_world_size = o.world_size;
+      b = from_arguments_or_environment(o);
       if (const char* a = std::getenv("MASTER_ADDR")) b.master_addr = a;
       if (const char* p = std::getenv("MASTER_PORT")) b.master_port = std::atoi(p);
     } else {
@@ -140,29 +152,13 @@ ProcessGroupPtr init_process_group(InitOptions o) {
     auto [h, p] = parse_host_port(im.substr(6), im);
     store_host = h;
     store_port = p;
-    if (o.rank >= 0) {
-      b.rank = o.rank;
-      b.world_size = o.world_size;
-      b.local_rank = o.rank;
-      b.local_world_size = o.world_size;
-      b.source = "arguments";
-    } else {
-      b = read_bootstrap();
-    }
+    b = from_arguments_or_environment(o);
     b.master_addr = h;
     b.master_port = p;
   } else if (im.rfind("file://", 0) == 0) {
     file_path = im.substr(7);
     ANNEAL_CHECK(!file_path.empty(), ValueError, "init_method '", im, "' names no file");
-    if (o.rank >= 0) {
-      b.rank = o.rank;
-      b.world_size = o.world_size;
-      b.local_rank = o.rank;
-      b.local_world_size = o.world_size;
-      b.source = "arguments";
-    } else {
-      b = read_bootstrap();
-    }
+    b = from_arguments_or_environment(o);
     file_rendezvous = true;
   } else {
     ANNEAL_CHECK(false, ValueError, "init_process_group: init_method '", im,

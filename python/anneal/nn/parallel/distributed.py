@@ -74,6 +74,3 @@ class DistributedDataParallel(Module):
                                       "bf16_compress_hook (anneal.distributed.algorithms.ddp_comm_hooks."
                                       "default_hooks) are supported")
         self.reducer._register_builtin_comm_hook(name)
-
-    def state_dict(self, *args, **kwargs):
-        return super().state_dict(*args, **kwargs)
