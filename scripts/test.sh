@@ -5,7 +5,7 @@
 # build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh openmpi-bin  # (mpirun: the multi-process tests start ranks with it too)
+scripts/deps.sh openmpi-bin slurmctld slurmd slurm-client munge  # the multi-process tests start ranks with mpirun and srun too
 jobs=$(nproc)
 status=0
 

@@ -300,3 +300,26 @@ def test_mpirun_starts_ranks_from_open_mpi_variables(worker):
     assert p.returncode == 0, p.stdout + p.stderr
     for r in range(3):
         assert f"rank {r}: ddp mlp ok" in p.stdout, p.stdout
+
+
+def test_srun_starts_ranks_from_slurm_variables(worker, tmp_path):
+    import subprocess
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "cluster"))
+    from slurm import SlurmCluster, Unavailable
+    try:
+        cluster = SlurmCluster(tmp_path / "slurm").__enter__()
+    except Unavailable as e:
+        pytest.skip(f"SLURM: {e}")
+    try:
+        env = {k: v for k, v in cluster.env.items()
+               if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR")}
+        env.update(MASTER_PORT=str(free_port()), ANNEAL_NUM_THREADS="1")
+        # MASTER_ADDR is left out: it comes from the first host of SLURM_JOB_NODELIST
+        p = subprocess.run(["srun", "-n", "2", "--overcommit", worker, "ddp", "mlp"], env=env, capture_output=True,
+                           text=True, timeout=180)
+    finally:
+        cluster.__exit__(None, None, None)
+    assert p.returncode == 0, p.stdout + p.stderr
+    for r in range(2):
+        assert f"rank {r}: ddp mlp ok" in p.stdout, p.stdout
