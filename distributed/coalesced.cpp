@@ -47,15 +47,20 @@ void verify_same_parameters(ProcessGroup& group, const TensorList& params, const
     mine += str(i < names.size() ? names[i] : std::to_string(i), " ", dtype_name(params[i].dtype()), " ",
                 params[i].shape_str(), "\n");
   const int n = group.size();
-  Tensor len = tensor(std::vector<int64_t>{static_cast<int64_t>(mine.size())});
-  Tensor lens = zeros({n}, DType::Int64);
+  // (on the group's device: NCCL moves GPU tensors only)
+  const Device dev = group.device();
+  Tensor len = tensor(std::vector<int64_t>{static_cast<int64_t>(mine.size())}).to(dev);
+  Tensor lens = zeros({n}, TensorOptions(DType::Int64, dev));
   group.all_gather_into_tensor(lens, len)->wait();
+  lens = lens.cpu();
   int64_t longest = 0;
   for (int r = 0; r < n; ++r) longest = std::max(longest, lens.data_ptr<int64_t>()[r]);
   Tensor bytes = zeros({longest}, DType::UInt8);
   std::copy(mine.begin(), mine.end(), bytes.data_ptr<uint8_t>());
-  Tensor all = zeros({n * longest}, DType::UInt8);
+  bytes = bytes.to(dev);
+  Tensor all = zeros({n * longest}, TensorOptions(DType::UInt8, dev));
   group.all_gather_into_tensor(all, bytes)->wait();
+  all = all.cpu();
   auto text = [&](int r) {
     const char* p = reinterpret_cast<const char*>(all.data_ptr<uint8_t>()) + r * longest;
     return std::string(p, static_cast<size_t>(lens.data_ptr<int64_t>()[r]));

@@ -66,6 +66,9 @@ class ProcessGroup {
   virtual std::string backend_name() const = 0;
   // The device type whose tensors this group moves (CPU for Gloo, CUDA for NCCL).
   virtual DeviceType device_type() const = 0;
+  // Where this group's own small tensors live (counts, fingerprints, flags): the CPU for
+  // Gloo, this rank's GPU for NCCL.
+  virtual Device device() const { return Device(device_type()); }
   std::chrono::milliseconds timeout() const { return options_.timeout; }
   void set_timeout(std::chrono::milliseconds t) { options_.timeout = t; }
 

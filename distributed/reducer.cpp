@@ -316,7 +316,10 @@ void Reducer::finalize() {
     Tensor bits = zeros({static_cast<int64_t>(params_.size())}, DType::Int32);
     int32_t* pb = bits.data_ptr<int32_t>();
     for (size_t i = 0; i < params_.size(); ++i) pb[i] = locally_used_[i];
+    bits = bits.to(group_->device());
     group_->all_reduce(bits, ReduceOp::Max)->wait();
+    bits = bits.cpu();
+    pb = bits.data_ptr<int32_t>();
     for (size_t i = 0; i < params_.size(); ++i) used[i] = pb[i] != 0;
   }
   NoGradGuard ng;
@@ -347,8 +350,9 @@ void Reducer::rebuild_from_arrival_order() {
   order[0] = complete ? n : 0;
   if (complete)
     for (int64_t k = 0; k < n; ++k) order[static_cast<size_t>(k) + 1] = static_cast<int64_t>(arrival_[static_cast<size_t>(k)]);
-  Tensor t = tensor(order);
+  Tensor t = tensor(order).to(group_->device());
   group_->broadcast(t, 0)->wait();
+  t = t.cpu();
   const int64_t* o = t.data_ptr<int64_t>();
   if (o[0] != n) return;
   std::vector<size_t> new_order;

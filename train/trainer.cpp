@@ -38,8 +38,10 @@ Trainer::Trainer(nn::Module& model, optim::Optimizer& optimizer, data::DataLoade
 
 std::vector<double> Trainer::average_over_ranks(std::vector<double> values) const {
   if (!group_) return values;
-  Tensor t = tensor(values, {static_cast<int64_t>(values.size())}, DType::Float64);
+  // on the group's device: NCCL moves GPU tensors only
+  Tensor t = tensor(values, {static_cast<int64_t>(values.size())}, DType::Float64).to(group_->device());
   group_->all_reduce(t, distributed::ReduceOp::Avg)->wait();
+  t = t.cpu();
   const double* p = t.data_ptr<double>();
   return std::vector<double>(p, p + values.size());
 }
@@ -90,8 +92,9 @@ bool Trainer::evaluate(TrainResult& r, MetricsLog& log) {
     // every rank evaluated (its shard, or all of it): the metrics are their mean; the
     // ranks must return the same names
     std::vector<double> v{static_cast<double>(m.size()), -static_cast<double>(m.size())};
-    Tensor counts = tensor(v, {2}, DType::Float64);
+    Tensor counts = tensor(v, {2}, DType::Float64).to(group_->device());
     group_->all_reduce(counts, distributed::ReduceOp::Max)->wait();
+    counts = counts.cpu();
     ANNEAL_CHECK(counts.data_ptr<double>()[0] == -counts.data_ptr<double>()[1], ValueError,
                  "Trainer: the evaluator returned different metrics on different ranks");
     std::vector<double> vals;

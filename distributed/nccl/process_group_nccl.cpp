@@ -175,6 +175,7 @@ class ProcessGroupNCCL : public ProcessGroup {
 
   std::string backend_name() const override { return "nccl"; }
   DeviceType device_type() const override { return DeviceType::CUDA; }
+  Device device() const override { return Device(DeviceType::CUDA, opt_.device_index); }
 
   WorkPtr all_reduce(Tensor& t, ReduceOp op) override {
     check_tensor(t, "all_reduce");
@@ -217,7 +218,7 @@ class ProcessGroupNCCL : public ProcessGroup {
   }
   WorkPtr barrier() override {
     // an all-reduce of one element, waited for on the host (a barrier is a host event)
-    if (!barrier_buf_.defined()) barrier_buf_ = zeros({1}, TensorOptions(DType::Float32, Device(DeviceType::CUDA, opt_.device_index)));
+    if (!barrier_buf_.defined()) barrier_buf_ = zeros({1}, TensorOptions(DType::Float32, device()));
     WorkPtr w = all_reduce(barrier_buf_, ReduceOp::Sum);
     check_cuda(cudaStreamSynchronize(stream_), "barrier");
     rethrow_if_failed();
@@ -300,7 +301,8 @@ class ProcessGroupNCCL : public ProcessGroup {
     check_cuda(cudaEventRecord(done, stream_), "cudaEventRecord");
     // and the caller's later work waits for the result, on the device
     check_cuda(cudaStreamWaitEvent(caller, done, 0), "cudaStreamWaitEvent");
-    for (auto& t : tensors) record_stream(t, compute);  // freed tensors' blocks wait for the NCCL stream
+    // (the tensors stay referenced in inflight_ until the NCCL stream is done with them, so
+    // the caching allocator cannot hand their memory out earlier)
     auto work = std::make_shared<Work>(op, seq);
     {
       std::lock_guard<std::mutex> lock(mu_);
