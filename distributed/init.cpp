@@ -25,7 +25,7 @@ struct World {
   std::shared_ptr<TCPStore> store;
   Bootstrap boot;
   std::string backend;
-  std::string hostname;  // what this rank's Gloo device binds to
+  std::string hostname, iface;  // what this rank's Gloo device binds to (an address or an interface)
   std::string file_path; // file:// rendezvous written by rank 0 (removed at destroy)
   int64_t next_group_id = 0;
   std::vector<std::weak_ptr<ProcessGroup>> subgroups;
@@ -215,16 +215,19 @@ ProcessGroupPtr init_process_group(InitOptions o) {
                "init_process_group: rank ", b.rank, " has WORLD_SIZE ", b.world_size, " but rank 0 has ",
                store->get("init/world_size/0"));
 
-  std::string hostname;
-  if (const char* ifn = std::getenv("GLOO_SOCKET_IFNAME")) hostname = net::interface_address(ifn);
-  else if (is_loopback(store_host)) hostname = "127.0.0.1";
-  else hostname = net::local_address_towards(store_host, store_port);
+  std::string hostname, iface;
+  if (const char* ifn = std::getenv("GLOO_SOCKET_IFNAME")) {
+    net::interface_address(ifn);  // an unknown interface is an error naming the ones there are
+    iface = ifn;                  // Gloo binds the interface itself, as in PyTorch
+  }
+  if (iface.empty()) hostname = is_loopback(store_host) ? "127.0.0.1" : net::local_address_towards(store_host, store_port);
 
   ProcessGroupPtr pg;
   if (backend == "gloo") {
     GlooOptions go;
     go.timeout = init_timeout;
     go.hostname = hostname;
+    go.iface = iface;
     go.status_store = store;
     go.report_progress = true;
     go.debug_detail = debug_detail();
@@ -244,6 +247,7 @@ ProcessGroupPtr init_process_group(InitOptions o) {
   w.boot = b;
   w.backend = backend;
   w.hostname = hostname;
+  w.iface = iface;
   w.file_path = host && file_rendezvous ? file_path : "";
   w.next_group_id = 0;
   return pg;
@@ -316,6 +320,7 @@ ProcessGroupPtr new_group(const std::vector<int>& ranks, std::chrono::millisecon
     GlooOptions go;
     go.timeout = t;
     go.hostname = w.hostname;
+    go.iface = w.iface;
     go.status_store = w.store;
     go.global_ranks = members;
     go.debug_detail = debug_detail();
