@@ -593,6 +593,13 @@ int trainer(const std::string& run_dir, int64_t max_steps, bool zero) {
       return true;
     });
   }
+  if (const char* ms = std::getenv("ANNEAL_TEST_STEP_SLEEP_MS")) {  // slow steps: time to signal mid-run
+    const int64_t pause = std::atoll(ms);
+    t.add_callback([pause](const train::StepInfo&) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(pause));
+      return true;
+    });
+  }
   t.set_evaluator([&](nn::Module& m) -> std::map<std::string, double> {
     return {{"val_loss", cross_entropy(m(x), y).item<double>()}};
   });

@@ -323,3 +323,34 @@ def test_srun_starts_ranks_from_slurm_variables(worker, tmp_path):
     assert p.returncode == 0, p.stdout + p.stderr
     for r in range(2):
         assert f"rank {r}: ddp mlp ok" in p.stdout, p.stdout
+
+
+def test_sigterm_stops_every_rank_and_keeps_the_last_checkpoint(worker, tmp_path):
+    import json
+    import subprocess
+    run_dir = tmp_path / "run"
+    p = subprocess.Popen([cli(), "launch", "--nproc-per-node", "2", "--", worker, "trainer", str(run_dir), "40"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env=dict(os.environ, ANNEAL_TEST_STEP_SLEEP_MS="60"))
+    try:
+        metrics = run_dir / "metrics.jsonl"
+        end = time.monotonic() + 60
+        while time.monotonic() < end:
+            steps = [json.loads(l).get("step", 0) for l in metrics.read_text().splitlines()] if metrics.exists() else []
+            if steps and max(steps) >= 8:
+                break
+            time.sleep(0.05)
+        assert steps and max(steps) >= 8, "the run did not get going"
+        p.send_signal(signal.SIGTERM)
+        p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 128 + signal.SIGTERM
+    assert (run_dir / "checkpoint.ckpt").exists()
+    # the kept checkpoint resumes, and the run ends as one that never stopped
+    rest = launch(["--nproc-per-node", "2", "--", worker, "trainer", str(run_dir), "40"])
+    full = launch(["--nproc-per-node", "2", "--", worker, "trainer", str(tmp_path / "full"), "40"])
+    assert rest.returncode == full.returncode == 0, rest.stdout + rest.stderr
+    assert "resumed from" in rest.stdout
+    assert digest(rest.stdout) == digest(full.stdout)
