@@ -3,6 +3,7 @@
 #include "core/autograd/grad_mode.h"
 #include "ops/factory.h"
 #include "ops/shape.h"
+#include "runtime/thread_pool.h"
 
 namespace anneal::distributed {
 
@@ -111,6 +112,7 @@ WorkPtr ProcessGroup::all_gather(TensorList& outputs, const Tensor& input) {
   w->then([flat, outs](Work& work) mutable {
     if (work.exception()) return;
     NoGradGuard ng;
+    cpu::SerialScope serial;  // on the communication thread: no OpenMP team beside the compute's
     for (size_t r = 0; r < outs.size(); ++r) outs[r].copy_(flat.select(0, static_cast<int64_t>(r)));
   });
   return w;

@@ -11,6 +11,7 @@
 #include "distributed/coalesced.h"
 #include "ops/factory.h"
 #include "ops/shape.h"
+#include "runtime/thread_pool.h"
 
 namespace anneal::distributed {
 namespace {
@@ -27,6 +28,7 @@ CommHook compress_hook(DType wire) {
     w->then([compressed, out](Work& work) mutable {
       if (work.exception()) return;
       NoGradGuard ng;
+      cpu::SerialScope serial;  // on the communication thread: no OpenMP team beside the compute's
       out.copy_(compressed);
     });
     return w;
