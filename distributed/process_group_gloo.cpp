@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <deque>
+#include <pthread.h>
 #include <thread>
 
 #include "core/half.h"
@@ -357,6 +358,7 @@ struct ProcessGroupGloo::Impl {
     std::string what = str(work->op(), " #", work->sequence_number(), " (", describe, ")");
     auto keep_ctx = ctx;
     std::thread([work, buf, t, is_send, limit, what, keep_ctx] {
+      pthread_setname_np(pthread_self(), is_send ? "anneal-send" : "anneal-recv");
       std::exception_ptr err;
       try {
         bool ok = is_send ? buf->waitSend(limit) : buf->waitRecv(limit);
@@ -392,7 +394,10 @@ ProcessGroupGloo::ProcessGroupGloo(std::shared_ptr<Store> store, int rank, int s
   } catch (const DistStoreError& e) {
     throw DistStoreError(str("gloo: rank ", rank, " of ", size, " did not meet its peers in the store: ", e.what()));
   }
-  impl_->worker = std::thread([this] { impl_->loop(); });
+  impl_->worker = std::thread([this] {
+    pthread_setname_np(pthread_self(), "anneal-gloo");  // named in top -H, gdb and perf
+    impl_->loop();
+  });
 }
 
 ProcessGroupGloo::~ProcessGroupGloo() {

@@ -10,6 +10,7 @@
 #include <map>
 #include <poll.h>
 #include <sys/socket.h>
+#include <pthread.h>
 #include <thread>
 #include <unistd.h>
 
@@ -75,7 +76,10 @@ class TCPStoreServer {
   explicit TCPStoreServer(int port) {
     listener_ = net::listen_on(port, &port_);
     if (::pipe2(wake_, O_CLOEXEC) != 0) throw DistStoreError(str("store: pipe failed: ", std::strerror(errno)));
-    thread_ = std::thread([this] { run(); });
+    thread_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "anneal-store");
+      run();
+    });
   }
   ~TCPStoreServer() {
     char c = 0;
