@@ -199,10 +199,7 @@ void Reducer::prepare_for_backward(const TensorList& outputs) {
       if (e.valid()) stack.push_back(e.fn);
   }
   for (size_t i = 0; i < params_.size(); ++i)
-    if (!reached[i]) {
-      if (group_->size() == 1) ready_[i] = 1;  // stays without a gradient, as it would alone
-      else mark_ready(i, false);
-    }
+    if (!reached[i]) mark_ready(i);
 }
 
 void Reducer::on_gradient(size_t i) {
@@ -224,14 +221,14 @@ void Reducer::on_gradient(size_t i) {
   }
   locally_used_[i] = 1;
   if (!first_iteration_done_) arrival_.push_back(i);
-  if (group_->size() == 1) {  // one rank: the gradient is already the average; no copies
+  mark_ready(i);
+}
+
+void Reducer::mark_ready(size_t i) {
+  if (group_->size() == 1) {  // one rank: its gradient is already the average (or stays none): no copies
     ready_[i] = 1;
     return;
   }
-  mark_ready(i, true);
-}
-
-void Reducer::mark_ready(size_t i, bool from_hook) {
   auto [bi, s] = where_[i];
   Bucket& b = buckets_[bi];
   Tensor p = params_[i];
@@ -247,7 +244,6 @@ void Reducer::mark_ready(size_t i, bool from_hook) {
   }
   ready_[i] = 1;
   if (--b.pending == 0) launch_ready_buckets();
-  (void)from_hook;
 }
 
 void Reducer::launch_ready_buckets() {
@@ -276,10 +272,7 @@ void Reducer::finalize() {
     if (options_.find_unused_parameters) {
       // reached by the graph but no gradient flowed (a branch multiplied by zero grads,
       // say): zeros, like unused ones
-      for (size_t i : missing) {
-        if (group_->size() == 1) ready_[i] = 1;
-        else mark_ready(i, false);
-      }
+      for (size_t i : missing) mark_ready(i);
     } else {
       for (auto& b : buckets_)
         if (b.work) {

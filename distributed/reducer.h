@@ -66,7 +66,7 @@ class Reducer : public std::enable_shared_from_this<Reducer> {
   };
   void build_buckets(const std::vector<size_t>& order);
   void on_gradient(size_t index);
-  void mark_ready(size_t index, bool from_hook);
+  void mark_ready(size_t index);  // copies the gradient (or zeros) into its slot; launches full buckets
   void launch_ready_buckets();
   void finalize();
   void rebuild_from_arrival_order();
