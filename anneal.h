@@ -35,5 +35,7 @@
 #include "optim/grad_scaler.h"
 #include "optim/schedule.h"
 #include "train/checkpoint.h"
+#include "train/evaluate.h"
 #include "train/metrics.h"
+#include "tracking/tracking.h"
 #include "train/trainer.h"

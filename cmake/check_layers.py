@@ -18,7 +18,11 @@ ALLOWED = {
     "data": {"data", "ops", "runtime", "core"},
     # DistributedDataParallel wraps an nn.Module and ZeroRedundancyOptimizer an optimizer
     "distributed": {"distributed", "optim", "nn", "ops", "runtime", "core"},
-    "train": {"train", "distributed", "data", "optim", "nn", "ops", "runtime", "core", "proto"},
+    # the run records need nothing of tensors: the Trainer logs through them
+    "tracking": {"tracking", "core"},
+    "train": {"train", "tracking", "distributed", "data", "optim", "nn", "ops", "runtime", "core", "proto"},
+    # job files, the built-in trainer and the supervisor of a run's program
+    "jobs": {"jobs", "train", "tracking", "distributed", "data", "optim", "nn", "ops", "runtime", "core"},
 }
 # Documented exceptions: (file, included layer, why).
 EXCEPTIONS = {

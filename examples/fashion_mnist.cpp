@@ -68,21 +68,6 @@ std::shared_ptr<nn::Module> build_model(const std::string& kind) {
   return nn::make_model("cnn", {{"batch_norm", "1"}, {"dropout", "0.25"}});
 }
 
-// Accuracy (%) and mean loss over a loader, in eval mode.
-std::map<std::string, double> evaluate(nn::Module& model, data::DataLoader& loader, Device device) {
-  int64_t correct = 0, total = 0;
-  double loss = 0;
-  loader.start_epoch(0);
-  data::Batch b;
-  while (loader.next(b)) {
-    Tensor logits = model(b.data.to(device, true)), target = b.target.to(device, true);
-    loss += cross_entropy(logits, target).item<double>() * double(b.target.size(0));
-    correct += sum(eq(argmax(logits, 1), target)).item<int64_t>();
-    total += b.target.size(0);
-  }
-  return {{"test_accuracy", 100.0 * double(correct) / double(total)}, {"test_loss", loss / double(total)}};
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -134,7 +119,7 @@ int main(int argc, char** argv) {
                            },
                            options);
     trainer.set_scheduler(cosine.get());
-    trainer.set_evaluator([&](nn::Module& m) { return evaluate(m, test, device); });
+    trainer.set_evaluator([&](nn::Module& m) { return train::evaluate_classifier(m, test, device); });
     train::TrainResult result = trainer.fit();
     if (dp.is_rank0()) std::printf("test accuracy: %.2f%%\n", result.last_eval.at("test_accuracy"));
     if (dp.on) distributed::destroy_process_group();

@@ -2,7 +2,8 @@
 # Installs the Debian packages anneal needs to build, test and run (idempotent: apt is
 # only asked when something is missing). Arguments name further packages to install.
 set -euo pipefail
-packages=(cmake g++ ninja-build ccache libeigen3-dev zlib1g-dev nlohmann-json3-dev libcli11-dev libgloo-dev iproute2 libgtest-dev libbenchmark-dev
+packages=(cmake g++ ninja-build ccache libeigen3-dev zlib1g-dev nlohmann-json3-dev libcli11-dev libgloo-dev iproute2
+          libyaml-cpp-dev libsqlite3-dev libpq-dev libcpp-httplib-dev libgtest-dev libbenchmark-dev
           libprotobuf-dev protobuf-compiler pybind11-dev libdlpack-dev
           python3 python3-dev python3-numpy python3-torch python3-pytest
           dataset-fashion-mnist bible-kjv bible-kjv-text

@@ -11,10 +11,17 @@
 #include "distributed/ddp.h"
 #include "distributed/zero.h"
 #include "ops/ops.h"
+#include "tracking/tracking.h"
 
 namespace anneal::train {
 
 namespace {
+
+// Records into the tracked run, when there is one (never creates one).
+void track(const std::map<std::string, double>& record, int64_t step) {
+  if (!tracking::active_run_id()) return;
+  tracking::log_metrics(record, step);
+}
 std::string checkpoint_path(const std::string& run_dir) { return run_dir + "/checkpoint.ckpt"; }
 double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
@@ -105,6 +112,7 @@ bool Trainer::evaluate(TrainResult& r, MetricsLog& log) {
   }
   r.last_eval = m;
   std::map<std::string, double> record = m;
+  if (is_rank0()) track(record, step_);
   record["step"] = double(step_);
   record["epoch"] = double(epoch_);
   log.write(record);
@@ -202,8 +210,12 @@ void Trainer::log_step(double loss, double lr, FitState& st) {
   st.progress.update(step_, epoch_, loss, window_s > 0 ? double(st.window_samples) / window_s : 0.0);
   if (step_ % std::max<int64_t>(o_.log_every, 1) != 0) return;
   const double window_loss = average_over_ranks({st.window_loss / double(st.window_steps)})[0];
-  st.log.write({{"step", double(step_)}, {"epoch", double(epoch_)}, {"loss", window_loss},
-                {"lr", lr}, {"samples_per_s", double(st.window_samples) / window_s}, {"time_s", seconds_since(st.start)}});
+  std::map<std::string, double> record{{"epoch", double(epoch_)}, {"loss", window_loss}, {"lr", lr},
+                                       {"samples_per_s", double(st.window_samples) / window_s},
+                                       {"time_s", seconds_since(st.start)}};
+  if (is_rank0()) track(record, step_);
+  record["step"] = double(step_);
+  st.log.write(record);
   st.window_start = std::chrono::steady_clock::now();
   st.window_loss = 0, st.window_steps = 0, st.window_samples = 0;
 }
@@ -219,6 +231,9 @@ void Trainer::checkpoint_once(FitState& st) {
   // (a build without protobuf keeps metrics but writes no checkpoints)
   if (o_.run_dir.empty() || o_.checkpoint_every < 0 || st.last_checkpoint == step_ || !checkpoints_available()) return;
   st.last_checkpoint = step_;
+  // the records reach the run before the checkpoint does: a crash after it loses none of
+  // the steps a resume will not log again
+  if (is_rank0() && tracking::active_run_id()) tracking::flush();
   save(checkpoint_path(o_.run_dir));
 }
 
@@ -239,8 +254,11 @@ void Trainer::after_step(double lr, bool epoch_end, FitState& st) {
 
 TrainResult Trainer::fit() {
   const bool resumed = resume_from_run_dir();
-  FitState st(o_, planned_steps(), o_.run_dir.empty() || !is_rank0() ? "" : o_.run_dir + "/metrics.jsonl", is_rank0());
+  FitState st(o_, planned_steps(),
+              o_.run_dir.empty() || !is_rank0() || !o_.metrics_file ? "" : o_.run_dir + "/metrics.jsonl", is_rank0());
   st.result.resumed = resumed;
+  // the steps after the checkpoint were logged before the stop and will be again
+  if (resumed && is_rank0() && tracking::active_run_id()) tracking::discard_metrics_after(step_);
   auto done = [&] { return o_.max_steps > 0 && step_ >= o_.max_steps; };
   model_.train();
   opt_.zero_grad();

@@ -31,6 +31,7 @@ struct TrainerOptions {
   int64_t checkpoint_every = 0;   // steps between checkpoints; 0: after every epoch; < 0: never
   int64_t log_every = 50;         // steps between log lines / metric records
   std::string run_dir;            // metrics.jsonl and checkpoint.ckpt; empty: nothing written
+  bool metrics_file = true;       // false: no run_dir/metrics.jsonl (the tracked run has the metrics)
   bool resume = true;             // continue from run_dir/checkpoint.ckpt when it exists
   std::string monitor = "val_loss";   // the evaluation metric early stopping watches (lower is better)
   int64_t early_stop_patience = 0;    // > 0: stop after this many evaluations without improvement
@@ -56,6 +57,10 @@ struct TrainResult {
 // metrics are averaged over the ranks, and every rank resumes from the run's checkpoint
 // (run_dir on a filesystem all ranks see). A ZeroRedundancyOptimizer makes a plain model
 // distributed the same way (its step is the gradient synchronisation).
+//
+// Inside a tracked run (`anneal run`, or after anneal::tracking::start_run) the trainer
+// logs its records through anneal::tracking too: loss, lr, samples_per_s, epoch and the
+// evaluation metrics, at the optimizer step they belong to.
 class Trainer {
  public:
   // The loss of one (micro-)batch; the trainer calls backward on it.

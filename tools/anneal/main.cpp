@@ -1,14 +1,93 @@
-// The `anneal` command line. Subcommands: launch (data-parallel ranks on this node).
+// The `anneal` command line. Subcommands: run (a job file), runs (list, show, compare,
+// logs, cancel, rm, export), resume, schema, and launch (data-parallel ranks on this node).
 #include <CLI/CLI.hpp>
 
 #include <iostream>
 
+#include "jobs/schema.h"
 #include "tools/anneal/launch.h"
+#include "tools/anneal/run_command.h"
+#include "tools/anneal/runs_command.h"
+
+namespace {
+void registry_options(CLI::App* c, anneal::tools::RegistryArgs& r) {
+  c->add_option("--runs-dir", r.runs_dir, "Where run folders live (default: ANNEAL_RUNS_DIR, else ./runs)");
+  c->add_option("--tracking-uri", r.tracking_uri,
+                "The registry: a .db path, sqlite:PATH or postgresql://... (default: ANNEAL_TRACKING_URI, else "
+                "<runs-dir>/anneal.db)");
+}
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"anneal: train, launch and track deep-learning runs"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string(ANNEAL_VERSION));
+  using namespace anneal::tools;
+  RegistryArgs reg;
+
+  RunArgs ra;
+  auto* run = app.add_subcommand("run", "Run a job file and record the run");
+  run->add_option("job", ra.job_file, "The job file (YAML; docs/jobs.md)")->required();
+  run->add_option("--set", ra.sets, "Override a setting: key.path=value (repeatable)");
+  run->add_option("--name", ra.name, "The run's display name");
+  run->add_option("--experiment", ra.experiment, "The experiment (overrides the job's)");
+  run->add_flag("--detach", ra.detach, "Start it in the background and return");
+  registry_options(run, reg);
+
+  auto* runs = app.add_subcommand("runs", "List, show, compare, follow, cancel, delete and export runs");
+  runs->require_subcommand(1);
+  ListArgs la;
+  auto* list = runs->add_subcommand("list", "The runs, newest first");
+  list->add_option("--experiment", la.experiment, "Only this experiment");
+  list->add_option("--status", la.status, "Only runs with this status (queued, running, completed, failed, canceled)");
+  list->add_option("--where", la.where, "A filter, e.g. \"metric.val_loss < 0.3 and param.lr = 0.1\"");
+  list->add_option("--sort", la.sort, "Sort by a field, - for descending: -metric.accuracy");
+  list->add_option("--limit", la.limit, "At most this many")->check(CLI::NonNegativeNumber);
+  list->add_flag("--json", la.json, "JSON instead of a table");
+  registry_options(list, reg);
+  std::string one_id;
+  std::vector<std::string> ids;
+  bool json = false, follow = false, errors = false, yes = false;
+  auto* show = runs->add_subcommand("show", "One run: status, params, metrics, compute verdict, artifacts");
+  show->add_option("id", one_id, "Run id (or its beginning, or its name)")->required();
+  show->add_flag("--json", json, "JSON instead of text");
+  registry_options(show, reg);
+  auto* compare = runs->add_subcommand("compare", "Runs side by side: params, final and best metrics, config diff");
+  compare->add_option("ids", ids, "Two or more runs")->required()->expected(2, 1000);
+  registry_options(compare, reg);
+  auto* logs = runs->add_subcommand("logs", "A run's output");
+  logs->add_option("id", one_id, "Run id")->required();
+  logs->add_flag("--follow,-f", follow, "Keep printing until the run ends");
+  logs->add_flag("--stderr", errors, "stderr.log instead of stdout.log");
+  registry_options(logs, reg);
+  auto* cancel = runs->add_subcommand("cancel", "Stop a running run (SIGTERM, then SIGKILL after a grace period)");
+  cancel->add_option("id", one_id, "Run id")->required();
+  registry_options(cancel, reg);
+  auto* rm = runs->add_subcommand("rm", "Delete runs and their folders");
+  rm->add_option("ids", ids, "Runs")->required();
+  rm->add_flag("--yes,-y", yes, "Do not ask");
+  registry_options(rm, reg);
+  std::string format = "csv", out = ".";
+  auto* exp = runs->add_subcommand("export", "A run's metrics as CSV, JSON or TensorBoard event files");
+  exp->add_option("id", one_id, "Run id")->required();
+  exp->add_option("--format", format, "csv, json or tensorboard")->check(CLI::IsMember({"csv", "json", "tensorboard"}));
+  exp->add_option("--out,-o", out, "The folder to write into (default: .)");
+  registry_options(exp, reg);
+
+  bool detach = false;
+  auto* resume = app.add_subcommand("resume", "Continue a failed or canceled run from its last checkpoint");
+  resume->add_option("id", one_id, "Run id")->required();
+  resume->add_flag("--detach", detach, "In the background");
+  registry_options(resume, reg);
+
+  bool quiet = false;
+  auto* attach = app.add_subcommand("_attach", "(internal) run a recorded run's program");
+  attach->group("");
+  attach->add_option("id", one_id)->required();
+  attach->add_flag("--quiet", quiet);
+  registry_options(attach, reg);
+
+  auto* schema = app.add_subcommand("schema", "Print the job file's schema (Markdown)");
 
   anneal::tools::LaunchOptions lo;
   auto* launch = app.add_subcommand("launch", "Start N ranks of a program on this node (torchrun's variables)");
@@ -36,6 +115,25 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  }
+  try {
+    if (run->parsed()) return run_job(ra);
+    if (list->parsed()) return runs_list(reg, la);
+    if (show->parsed()) return runs_show(reg, one_id, json);
+    if (compare->parsed()) return runs_compare(reg, ids);
+    if (logs->parsed()) return runs_logs(reg, one_id, follow, errors);
+    if (cancel->parsed()) return runs_cancel(reg, one_id);
+    if (rm->parsed()) return runs_rm(reg, ids, yes);
+    if (exp->parsed()) return runs_export(reg, one_id, format, out);
+    if (resume->parsed()) return resume_run(one_id, reg, detach);
+    if (attach->parsed()) return attach_run(one_id, reg, !quiet);
+    if (schema->parsed()) {
+      std::cout << anneal::jobs::schema_markdown(anneal::jobs::job_schema());
+      return 0;
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "anneal: " << e.what() << std::endl;
+    return 1;
   }
   if (launch->parsed()) {
     if (lo.node_rank >= lo.nnodes) {
