@@ -22,7 +22,7 @@ int64_t int_of(const Node* n, int64_t fallback) {
 }
 
 // `base:` chains, merged in order under the file that names them.
-Node load_with_bases(const std::string& path, std::vector<std::string>& chain) {
+Node load_with_bases(const std::string& path, std::vector<std::string>& chain, const std::string& shown) {
   const std::string abs = fs::absolute(path).lexically_normal().string();
   for (auto& c : chain)
     if (c == abs) throw JobError(str(path, ": its base files include it again (", chain.front(), " ... ", abs, ")"));
@@ -30,7 +30,7 @@ Node load_with_bases(const std::string& path, std::vector<std::string>& chain) {
   std::error_code ec;
   if (!fs::is_regular_file(abs, ec))
     throw JobError(chain.empty() ? str("job file '", path, "' does not exist (or is not a file)")
-                                 : str(chain.back(), ": its base file '", path, "' does not exist"));
+                                 : str(chain.back(), ": its base file '", shown, "' does not exist (", path, ")"));
   chain.push_back(abs);
   Node me = load_yaml_file(abs);
   const Node* base = me.is_map() ? me.find("base") : nullptr;
@@ -51,7 +51,7 @@ Node load_with_bases(const std::string& path, std::vector<std::string>& chain) {
       throw JobError(str(b->origin.str(), ": base: expected a path to a job file, got ", b->describe()));
     fs::path p = b->text;
     if (p.is_relative()) p = fs::path(abs).parent_path() / p;
-    merge_into(merged, load_with_bases(p.string(), chain));
+    merge_into(merged, load_with_bases(p.string(), chain, b->text));
   }
   me.erase("base");
   merge_into(merged, me);
@@ -247,7 +247,7 @@ void check_name(const std::string& name, const Origin& where) {
 
 Job load_job(const std::string& path, const std::vector<std::string>& sets) {
   std::vector<std::string> chain;
-  Node tree = load_with_bases(path, chain);
+  Node tree = load_with_bases(path, chain, path);
   for (auto& s : sets) apply_set(tree, s);
   const std::string abs = fs::absolute(path).lexically_normal().string();
   return from_tree(std::move(tree), abs, fs::path(abs).parent_path().string());

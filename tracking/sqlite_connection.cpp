@@ -2,6 +2,7 @@
 #include <sqlite3.h>
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <thread>
@@ -126,7 +127,14 @@ class SqliteConnection final : public SqlConnection {
       const int n = sqlite3_column_count(st);
       SqlRow row(static_cast<size_t>(n));
       for (int c = 0; c < n; ++c) {
-        if (sqlite3_column_type(st, c) == SQLITE_NULL) continue;
+        const int type = sqlite3_column_type(st, c);
+        if (type == SQLITE_NULL) continue;
+        if (type == SQLITE_FLOAT) {  // SQLite's own text keeps 15 digits: a double needs 17
+          char buf[40];
+          std::snprintf(buf, sizeof buf, "%.17g", sqlite3_column_double(st, c));
+          row[size_t(c)] = buf;
+          continue;
+        }
         const unsigned char* t = sqlite3_column_text(st, c);
         row[size_t(c)] = std::string(reinterpret_cast<const char*>(t), size_t(sqlite3_column_bytes(st, c)));
       }

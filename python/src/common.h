@@ -42,5 +42,6 @@ void bind_data(py::module_& m);
 void bind_train(py::module_& m);
 void bind_cuda(py::module_& m);
 void bind_distributed(py::module_& m);
+void bind_tracking(py::module_& m);
 
 }  // namespace anneal::python

@@ -49,6 +49,7 @@ PYBIND11_MODULE(_C, m) {
   bind_train(m);
   bind_cuda(m);
   bind_distributed(m);
+  bind_tracking(m);
   m.def("memory_allocated", [](const std::string& device) { return allocator_for(Device(device))->stats().allocated_bytes; },
         py::arg("device") = "cpu", "bytes held by live tensors on the device");
   m.def("set_num_threads", &set_num_threads);
