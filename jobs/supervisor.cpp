@@ -186,7 +186,12 @@ int supervise(const std::string& uri, const tracking::RunFolder& folder, trackin
     const double now = now_seconds();
     if (stop_reason.empty()) {
       if (g_stop_signal) {
-        stop_reason = str("stopped by signal ", int(g_stop_signal), " to anneal");
+        stop_reason = str("stopped by signal ", int(g_stop_signal), " (", strsignal(g_stop_signal), ") to anneal");
+        try {  // `anneal runs cancel` asks through the registry, then signals
+          auto r = registry->get_run(run.id);
+          if (r && r->cancel_requested) stop_reason = "canceled (anneal runs cancel)";
+        } catch (const std::exception&) {
+        }
         stop_status = kCanceled;
       } else if (plan.timeout_s > 0 && now - t0 > plan.timeout_s) {
         stop_reason = str("timed out after limits.timeout = ", plan.timeout_s, " s");
@@ -252,7 +257,11 @@ int supervise(const std::string& uri, const tracking::RunFolder& folder, trackin
     run.status = kFailed;
     run.error = WIFSIGNALED(wait_status) ? str("killed by signal ", WTERMSIG(wait_status), " (",
                                                strsignal(WTERMSIG(wait_status)), ")")
-                                         : str("exit code ", code);
+                                         : code > 128 && code <= 128 + 64
+                                               // a shell reports its program's death by signal so
+                                               ? str("exit code ", code, " (killed by signal ", code - 128, ", ",
+                                                     strsignal(code - 128), ")")
+                                               : str("exit code ", code);
     const std::string last = tail.line();
     if (!last.empty()) run.error += ": " + last.substr(0, 500);
   }

@@ -112,7 +112,8 @@ RunFilter::RunFilter(const std::string& e) {
       size_t start = i;
       while (i < e.size() && !std::isspace(static_cast<unsigned char>(e[i]))) ++i;
       c.value = e.substr(start, i - start);
-      if (c.value.empty()) fail("expected a value after '" + c.op + "'");
+      if (c.value.empty() || std::strchr("=!<>~", c.value[0]))
+        fail("expected a value after '" + c.op + "' (quote a value that starts with an operator)");
     }
     current.push_back(c);
     skip();

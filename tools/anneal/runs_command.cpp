@@ -318,9 +318,17 @@ int runs_logs(const RegistryArgs& reg, const std::string& text, bool follow, boo
   const RunFolder folder{registry->get_run(id)->folder};
   const std::string path = stderr_only ? folder.stderr_log() : folder.stdout_log();
   std::ifstream f(path, std::ios::binary);
+  // a run that has just started (detached) may not have opened its log yet
+  while (!f && follow) {
+    auto r = registry->get_run(id);
+    if (!r || is_terminal_status(r->status)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    if (!why_not_alive(*r, now_seconds()).empty()) reap_stale_runs(*registry);
+    f.open(path, std::ios::binary);
+  }
   if (!f) {
-    std::cerr << "anneal runs logs: run " << id << " has no log yet (" << path << ")" << std::endl;
-    return follow ? 0 : 1;
+    std::cerr << "anneal runs logs: run " << id << " has no log (" << path << ")" << std::endl;
+    return 1;
   }
   char buf[65536];
   for (;;) {

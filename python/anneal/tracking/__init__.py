@@ -114,37 +114,47 @@ def _step(step):
     return int(step)
 
 
+def _ensure_run():
+    # the first call outside `anneal run` starts a run with set_experiment's and
+    # set_tracking_uri's choices
+    if _c.active_run_id() is None:
+        start_run()
+
+
 def log_metric(key, value, step=None):
     """Records value at step (default: the key's next step: 0, 1, 2, ...)."""
-    _install_failure_hook()
+    _ensure_run()
     _c.log_metric(str(key), _number(value, f"log_metric({key!r})"), _step(step))
 
 
 def log_metrics(metrics, step=None):
-    _install_failure_hook()
+    _ensure_run()
     _c.log_metrics({str(k): _number(v, f"log_metrics[{k!r}]") for k, v in metrics.items()}, _step(step))
 
 
 def log_param(key, value):
-    _install_failure_hook()
+    _ensure_run()
     _c.log_param(str(key), str(value))
 
 
 def log_params(params):
-    _install_failure_hook()
+    _ensure_run()
     _c.log_params({str(k): str(v) for k, v in params.items()})
 
 
 def set_tag(key, value):
+    _ensure_run()
     _c.set_tag(str(key), str(value))
 
 
 def set_tags(tags):
+    _ensure_run()
     _c.set_tags({str(k): str(v) for k, v in tags.items()})
 
 
 def log_artifact(local_path, artifact_path=None):
     """Copies a file (or folder) into the run's artifacts/ and records it."""
+    _ensure_run()
     return _c.log_artifact(_os.fspath(local_path), str(artifact_path or ""))
 
 
