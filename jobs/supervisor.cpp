@@ -8,12 +8,14 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
 
 #include "core/error.h"
 #include "tracking/liveness.h"
+#include "tracking/system_monitor.h"
 
 extern char** environ;
 
@@ -72,6 +74,7 @@ int supervise(const std::string& uri, const tracking::RunFolder& folder, trackin
   using namespace tracking;
   ANNEAL_CHECK(!plan.argv.empty(), ValueError, "supervise: no program to run");
   auto registry = Registry::open(uri);
+  double plan_monitor_s = plan.monitor_s;
   const int out_log = ::open(folder.stdout_log().c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   const int err_log = ::open(folder.stderr_log().c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   ANNEAL_CHECK(out_log >= 0 && err_log >= 0, ValueError, "anneal run: cannot write the logs in ", folder.dir, ": ",
@@ -148,6 +151,32 @@ int supervise(const std::string& uri, const tracking::RunFolder& folder, trackin
   run.program_group = child;
   write_run_json(folder, run);
 
+  SystemMonitor monitor(child);
+  if (const char* m = std::getenv("ANNEAL_MONITOR_INTERVAL")) plan_monitor_s = std::strtod(m, nullptr);
+  double last_sample = now_seconds();
+  int64_t samples = 0;
+  const int metrics_fd = ::open(folder.metrics().c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  auto record_sample = [&](double now) {
+    auto m = monitor.sample();
+    std::string line = "{\"step\": " + std::to_string(samples) + ", \"time\": " + str(std::fixed, now);
+    std::vector<MetricPoint> points;
+    for (auto& [k, v] : m) {
+      char buf[48];
+      std::snprintf(buf, sizeof buf, "%.6g", v);
+      line += ", \"" + k + "\": " + buf;
+      points.push_back({k, v, samples, now});
+    }
+    line += "}\n";
+    if (metrics_fd >= 0) write_all(metrics_fd, line.data(), line.size());  // one write: whole lines
+    try {
+      registry->log_batch(run.id, points);
+    } catch (const std::exception&) {
+      // the run folder has them; the registry is only an index
+    }
+    ++samples;
+  };
+  record_sample(now_seconds());  // the baseline (rates start at the next sample)
+
   TailKeeper tail;
   std::string stop_reason;  // why we are stopping it ("" while it runs on its own)
   std::string stop_status;
@@ -198,6 +227,10 @@ int supervise(const std::string& uri, const tracking::RunFolder& folder, trackin
         stop_status = kCanceled;
       }
     }
+    if (plan_monitor_s > 0 && !exited && now - last_sample >= plan_monitor_s) {
+      last_sample = now;
+      record_sample(now);
+    }
     if (now - last_beat >= plan.heartbeat_s) {
       last_beat = now;
       try {
@@ -237,6 +270,7 @@ int supervise(const std::string& uri, const tracking::RunFolder& folder, trackin
   ::kill(-child, SIGKILL);  // whatever it left behind in its group
   ::close(out_log);
   ::close(err_log);
+  if (metrics_fd >= 0) ::close(metrics_fd);
 
   const int code = exit_status_of(wait_status);
   run.ended = now_seconds();

@@ -5,7 +5,8 @@
 // terminal unless detached), beat the run's heartbeat, stop it on timeout, on
 // `anneal runs cancel` or on SIGINT/SIGTERM (SIGTERM to the group, SIGKILL after a grace
 // period), and record how it ended: completed, failed (exit code or signal, and the last
-// error line), or canceled.
+// error line), or canceled. Meanwhile it samples what the program's processes use
+// (tracking/system_monitor.h) into the run as system/* metrics.
 #include <map>
 #include <string>
 #include <vector>
@@ -24,6 +25,7 @@ struct ProgramPlan {
   bool echo = true;                        // copy the output to this process's stdout/stderr
   double stop_grace_s = 10;
   double heartbeat_s = 2;
+  double monitor_s = 2;  // system/* metrics every this many seconds (ANNEAL_MONITOR_INTERVAL; 0: off)
 };
 
 // Runs the program to its end, keeping `run` (already in the registry, status running)

@@ -418,3 +418,28 @@ def test_export_writes_csv_json_and_tensorboard_events_an_independent_reader_dec
     assert [e["value"] for e in events if e.get("tag") == "accuracy"] == [pytest.approx(60)]
     bad = anneal("runs", "export", rid, "--format", "xml", check=False)
     assert bad.returncode != 0
+
+
+def test_the_run_records_what_its_processes_use(anneal, tmp_path):
+    # two busy children for ~3 s: the samples count them (a process tree, not one pid)
+    write(tmp_path / "busy.py", """\
+        import subprocess, sys, time
+        if sys.argv[1:] == ["spin"]:
+            t = time.time()
+            while time.time() - t < 3:
+                pass
+        else:
+            ps = [subprocess.Popen([sys.executable, __file__, "spin"]) for _ in range(2)]
+            sys.exit(max(p.wait() for p in ps))
+        """)
+    job = write(tmp_path / "job.yaml", f"command: {PY} busy.py\n")
+    anneal.env["ANNEAL_MONITOR_INTERVAL"] = "0.5"
+    run = anneal.show(anneal.run_id(anneal("run", job)))
+    m = run["metrics"]
+    assert m["system/cpu_percent"]["count"] >= 4
+    assert m["system/cpu_percent"]["max"] > 50  # two spinning processes: up to 200
+    assert m["system/processes"]["max"] >= 3     # the program and its two children
+    assert m["system/rss_mb"]["max"] > 1
+    assert not any(k.startswith("system/gpu") for k in m) or os.path.exists("/dev/nvidia0")
+    out = anneal("runs", "show", run["id"]).stdout
+    assert "compute    CPU" in out

@@ -97,19 +97,31 @@ void table(const std::vector<std::vector<std::string>>& rows) {
   }
 }
 
-// A verdict on how the run used the machine, from its system/* metrics.
-std::string compute_verdict(const RunRecord& r) {
-  auto it = r.metrics.find("system/cpu_percent");
-  if (it == r.metrics.end()) return "";
+// A verdict on how the run used the machine, from the means of its system/* samples (the
+// baseline sample at step 0 carries no rate).
+std::string compute_verdict(Registry& registry, const RunRecord& r) {
+  if (!r.metrics.count("system/cpu_percent")) return "";
+  auto h = registry.metric_history(r.id, {"system/cpu_percent", "system/gpu0_utilization"});
+  auto mean = [&](const std::string& k) {
+    double sum = 0;
+    int n = 0;
+    for (auto& p : h[k])
+      if (p.step > 0 && std::isfinite(p.value)) sum += p.value, ++n;
+    return n ? sum / n : std::nan("");
+  };
+  const double cpu = mean("system/cpu_percent");
+  if (std::isnan(cpu)) return "too short to tell (one sample)";
   const double cores = std::max(1u, std::thread::hardware_concurrency());
-  const double cpu = it->second.last;
-  std::string v = str("CPU ", num(cpu), "% of ", cores, " cores");
-  auto gpu = r.metrics.find("system/gpu0_utilization");
-  if (gpu != r.metrics.end()) {
-    v += str(", GPU ", num(gpu->second.last), "%");
-    if (gpu->second.last < 50) v += ": the GPU waits; data loading or host work bound?";
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "CPU %.0f%% of %.0f cores (%.0f%% of the machine)", cpu, cores, cpu / cores);
+  std::string v = buf;
+  const double gpu = mean("system/gpu0_utilization");
+  if (!std::isnan(gpu)) {
+    std::snprintf(buf, sizeof buf, ", GPU %.0f%%", gpu);
+    v += buf;
+    v += gpu < 50 ? ": the GPU waits; data loading or host work bound?" : gpu > 90 ? ": GPU bound" : "";
   } else if (cpu < 60 * cores) {
-    v += ": not using the CPUs fully; data loading or I/O bound?";
+    v += ": the cores are not busy; data loading, I/O or a serial step bound?";
   } else {
     v += ": compute bound; more cores or a GPU would help";
   }
@@ -197,7 +209,7 @@ int runs_show(const RegistryArgs& reg, const std::string& text, bool as_json) {
   if (!r.command.empty()) std::cout << "command    " << r.command << "\n";
   std::cout << "started    " << when(r.started) << "   duration " << duration(r) << "   host " << r.host << "\n";
   std::cout << "folder     " << r.folder << "\n";
-  const std::string verdict = compute_verdict(r);
+  const std::string verdict = compute_verdict(*registry, r);
   if (!verdict.empty()) std::cout << "compute    " << verdict << "\n";
   if (!r.params.empty()) {
     std::cout << "\nparams\n";
