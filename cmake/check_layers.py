@@ -21,6 +21,8 @@ ALLOWED = {
     # the run records need nothing of tensors: the Trainer logs through them
     "tracking": {"tracking", "core"},
     "train": {"train", "tracking", "distributed", "data", "optim", "nn", "ops", "runtime", "core", "proto"},
+    # the runs page's server
+    "ui": {"ui", "tracking", "core"},
     # job files, the built-in trainer and the supervisor of a run's program
     "jobs": {"jobs", "train", "tracking", "distributed", "data", "optim", "nn", "ops", "runtime", "core"},
 }

@@ -4,7 +4,7 @@ command line with --tracking-uri postgresql://..., and sixteen concurrent writer
 import os
 import subprocess
 
-from conftest import Anneal
+from anneal_fixtures import Anneal
 from test_runs import command_job, many_writers
 
 

@@ -2,12 +2,14 @@
 // logs, cancel, rm, export), resume, schema, and launch (data-parallel ranks on this node).
 #include <CLI/CLI.hpp>
 
+#include <filesystem>
 #include <iostream>
 
 #include "jobs/schema.h"
 #include "tools/anneal/launch.h"
 #include "tools/anneal/run_command.h"
 #include "tools/anneal/runs_command.h"
+#include "ui/server.h"
 
 namespace {
 void registry_options(CLI::App* c, anneal::tools::RegistryArgs& r) {
@@ -89,6 +91,14 @@ int main(int argc, char** argv) {
 
   auto* schema = app.add_subcommand("schema", "Print the job file's schema (Markdown)");
 
+  anneal::ui::UiOptions uo;
+  auto* ui = app.add_subcommand("ui", "Serve the runs page (and its JSON API)");
+  ui->add_option("--port", uo.port, "Port (0: any free one)")->check(CLI::Range(0, 65535));
+  ui->add_option("--host", uo.host, "Address to listen on (default 127.0.0.1; another needs a token)");
+  ui->add_option("--token", uo.token, "The token every request must carry (made and printed when --host is not loopback)");
+  ui->add_option("--port-file", uo.port_file, "Write the port it listens on to this file");
+  registry_options(ui, reg);
+
   anneal::tools::LaunchOptions lo;
   auto* launch = app.add_subcommand("launch", "Start N ranks of a program on this node (torchrun's variables)");
   launch->add_option("--nproc-per-node,--nproc_per_node", lo.nproc_per_node, "Ranks on this node")
@@ -127,6 +137,12 @@ int main(int argc, char** argv) {
     if (exp->parsed()) return runs_export(reg, one_id, format, out);
     if (resume->parsed()) return resume_run(one_id, reg, detach);
     if (attach->parsed()) return attach_run(one_id, reg, !quiet);
+    if (ui->parsed()) {
+      uo.tracking_uri = reg.uri();
+      std::error_code ec;
+      uo.assets_dir = anneal::ui::find_assets_dir(std::filesystem::read_symlink("/proc/self/exe", ec).string());
+      return anneal::ui::serve(uo);
+    }
     if (schema->parsed()) {
       std::cout << anneal::jobs::schema_markdown(anneal::jobs::job_schema());
       return 0;
