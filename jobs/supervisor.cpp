@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -175,7 +176,8 @@ int supervise(const std::string& uri, const tracking::RunFolder& folder, trackin
     }
     ++samples;
   };
-  record_sample(now_seconds());  // the baseline (rates start at the next sample)
+  monitor.sample();  // the baseline the first rates are measured from (not recorded)
+  double next_sample = std::min(1.0, plan_monitor_s);  // a first sample soon, then every interval
 
   TailKeeper tail;
   std::string stop_reason;  // why we are stopping it ("" while it runs on its own)
@@ -227,8 +229,9 @@ int supervise(const std::string& uri, const tracking::RunFolder& folder, trackin
         stop_status = kCanceled;
       }
     }
-    if (plan_monitor_s > 0 && !exited && now - last_sample >= plan_monitor_s) {
+    if (plan_monitor_s > 0 && !exited && now - last_sample >= next_sample) {
       last_sample = now;
+      next_sample = plan_monitor_s;
       record_sample(now);
     }
     if (now - last_beat >= plan.heartbeat_s) {

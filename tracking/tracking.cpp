@@ -4,6 +4,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <cmath>
 #include <condition_variable>
 #include <cstdio>
@@ -52,17 +53,23 @@ struct Record {
   std::vector<std::pair<std::string, double>> values;
 };
 
-std::string json_number(double v) {
-  if (!std::isfinite(v)) return "null";
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  // the shortest text that reads back as the same double
-  for (int p = 6; p < 17; ++p) {
-    char b[40];
-    std::snprintf(b, sizeof b, "%.*g", p, v);
-    if (std::strtod(b, nullptr) == v) return b;
+// The shortest text that reads back as the same double (std::to_chars), null when not finite.
+void append_number(std::string& out, double v) {
+  if (!std::isfinite(v)) {
+    out += "null";
+    return;
   }
-  return buf;
+  char buf[32];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, r.ptr);
+}
+
+// A key as a JSON string (keys are checked: only quotes and backslashes could need care,
+// and check_key admits neither).
+void append_key(std::string& out, const std::string& k) {
+  out += '"';
+  out += k;
+  out += "\": ";
 }
 
 // params.json / tags.json: merged with what other processes of the run wrote, under a lock.
@@ -251,8 +258,15 @@ class Session {
       std::string text;
       text.reserve(records.size() * 64);
       for (auto& r : records) {
-        text += "{\"step\": " + std::to_string(r.step) + ", \"time\": " + json_number(r.time);
-        for (auto& [k, v] : r.values) text += ", " + nlohmann::json(k).dump() + ": " + json_number(v);
+        text += "{\"step\": ";
+        text += std::to_string(r.step);
+        text += ", \"time\": ";
+        append_number(text, r.time);
+        for (auto& [k, v] : r.values) {
+          text += ", ";
+          append_key(text, k);
+          append_number(text, v);
+        }
         text += "}\n";
       }
       if (std::fwrite(text.data(), 1, text.size(), metrics_) != text.size() || std::fflush(metrics_) != 0)

@@ -143,6 +143,14 @@ jobs::ProgramPlan plan_for(const RunFolder& folder, const RunRecord& run, const 
   }
   plan.argv = program;
   plan.env = job.env;
+  // the Python package of this build (beside this program) is importable by the job's
+  // scripts, unless the job sets PYTHONPATH itself
+  const fs::path py = fs::path(self_exe()).parent_path() / "python";
+  std::error_code ec;
+  if (!plan.env.count("PYTHONPATH") && fs::exists(py / "anneal" / "__init__.py", ec)) {
+    const char* have = std::getenv("PYTHONPATH");
+    plan.env["PYTHONPATH"] = py.string() + (have && *have ? ":" + std::string(have) : "");
+  }
   plan.env["ANNEAL_RUN_ID"] = run.id;
   plan.env["ANNEAL_RUN_DIR"] = folder.dir;
   plan.env["ANNEAL_TRACKING_URI"] = uri;

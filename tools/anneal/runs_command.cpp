@@ -97,8 +97,7 @@ void table(const std::vector<std::vector<std::string>>& rows) {
   }
 }
 
-// A verdict on how the run used the machine, from the means of its system/* samples (the
-// baseline sample at step 0 carries no rate).
+// A verdict on how the run used the machine, from the means of its system/* samples.
 std::string compute_verdict(Registry& registry, const RunRecord& r) {
   if (!r.metrics.count("system/cpu_percent")) return "";
   auto h = registry.metric_history(r.id, {"system/cpu_percent", "system/gpu0_utilization"});
@@ -106,11 +105,11 @@ std::string compute_verdict(Registry& registry, const RunRecord& r) {
     double sum = 0;
     int n = 0;
     for (auto& p : h[k])
-      if (p.step > 0 && std::isfinite(p.value)) sum += p.value, ++n;
+      if (std::isfinite(p.value)) sum += p.value, ++n;
     return n ? sum / n : std::nan("");
   };
   const double cpu = mean("system/cpu_percent");
-  if (std::isnan(cpu)) return "too short to tell (one sample)";
+  if (std::isnan(cpu)) return "";
   const double cores = std::max(1u, std::thread::hardware_concurrency());
   char buf[160];
   std::snprintf(buf, sizeof buf, "CPU %.0f%% of %.0f cores (%.0f%% of the machine)", cpu, cores, cpu / cores);
