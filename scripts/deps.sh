@@ -8,6 +8,9 @@ packages=(cmake g++ ninja-build ccache libeigen3-dev zlib1g-dev nlohmann-json3-d
           python3 python3-dev python3-numpy python3-torch python3-pytest
           dataset-fashion-mnist bible-kjv bible-kjv-text
           "$@")  # callers add what only they need (the fuzzers: clang)
+# npm installs the runs page's charting library at build time (and the browser tests'
+# driver): Debian's when the machine has none of its own
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

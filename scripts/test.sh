@@ -5,7 +5,9 @@
 # build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh openmpi-bin slurmctld slurmd slurm-client munge  # the multi-process tests start ranks with mpirun and srun too
+# the multi-process tests start ranks with mpirun and srun too; the registry tests start a
+# PostgreSQL server, the page's tests drive Chromium
+scripts/deps.sh openmpi-bin slurmctld slurmd slurm-client munge postgresql chromium
 jobs=$(nproc)
 status=0
 
