@@ -97,8 +97,15 @@ Node scalar(std::string text, bool quoted, Origin origin) {
 
 namespace {
 
-Node convert(const YAML::Node& y, const std::string& file, int depth) {
+// Aliases let a few lines expand into billions of values ("billion laughs"): every value
+// counts against a budget.
+constexpr size_t kMaxValues = 200000;
+
+Node convert(const YAML::Node& y, const std::string& file, int depth, size_t& budget) {
   if (depth > 64) throw JobError(str(file, ":", y.Mark().line + 1, ": the YAML nests deeper than 64 levels"));
+  if (budget == 0)
+    throw JobError(str(file, ": the YAML holds more than ", kMaxValues, " values (aliases repeated too often?)"));
+  --budget;
   Node n;
   n.origin = {file, y.Mark().line + 1};
   switch (y.Type()) {
@@ -111,7 +118,7 @@ Node convert(const YAML::Node& y, const std::string& file, int depth) {
       break;
     case YAML::NodeType::Sequence:
       n.kind = Node::Kind::List;
-      for (const auto& item : y) n.list.push_back(convert(item, file, depth + 1));
+      for (const auto& item : y) n.list.push_back(convert(item, file, depth + 1, budget));
       break;
     case YAML::NodeType::Map:
       n.kind = Node::Kind::Map;
@@ -121,7 +128,7 @@ Node convert(const YAML::Node& y, const std::string& file, int depth) {
         const std::string key = kv.first.Scalar();
         if (n.find(key))
           throw JobError(str(file, ":", kv.first.Mark().line + 1, ": the key '", key, "' appears twice"));
-        n.map.emplace_back(key, convert(kv.second, file, depth + 1));
+        n.map.emplace_back(key, convert(kv.second, file, depth + 1, budget));
         n.key_origins.push_back({file, kv.first.Mark().line + 1});
       }
       break;
@@ -134,7 +141,8 @@ Node convert(const YAML::Node& y, const std::string& file, int depth) {
 Node parse_yaml(const std::string& text, const std::string& origin_name) {
   try {
     YAML::Node y = YAML::Load(text);
-    return convert(y, origin_name, 0);
+    size_t budget = kMaxValues;
+    return convert(y, origin_name, 0, budget);
   } catch (const YAML::ParserException& e) {
     throw JobError(str(origin_name, ":", e.mark.line + 1, ": not valid YAML: ", e.msg));
   } catch (const YAML::Exception& e) {

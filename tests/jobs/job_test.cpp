@@ -173,3 +173,17 @@ TEST(JobFile, Durations) {
   EXPECT_DOUBLE_EQ(*d("2d"), 172800);
   EXPECT_FALSE(d("2 weeks"));
 }
+
+TEST(JobFile, AliasBombsAndDeepNestingAreRefused) {
+  std::string bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n";
+  const char* names = "abcdefghij";
+  for (int i = 1; i < 10; ++i) {
+    bomb += std::string(1, names[i]) + ": &" + names[i] + " [";
+    for (int k = 0; k < 10; ++k) bomb += std::string(k ? ", " : "") + "*" + names[i - 1];
+    bomb += "]\n";
+  }
+  EXPECT_HAS(error_of(bomb + "command: echo\n"), "more than 200000 values");
+  std::string deep = "command: echo\ntags: ";
+  for (int i = 0; i < 100; ++i) deep += "[";
+  EXPECT_HAS(error_of(deep + "\n"), "job.yaml");
+}

@@ -16,12 +16,17 @@
 
 #include "core/atomic_file.h"
 #include "core/read_file.h"
+#include "distributed/init.h"
+#include "distributed/process_group_gloo.h"
 #include "jobs/job.h"
+#include "runtime/device.h"
+#include "train/checkpoint.h"
 #include "jobs/supervisor.h"
 #include "tools/anneal/resolve_id.h"
 #include "tracking/liveness.h"
 #include "tracking/registry.h"
 #include "tracking/run_folder.h"
+#include "tracking/sql.h"
 
 extern char** environ;
 
@@ -68,7 +73,13 @@ std::string shell_quote(const std::string& s) {
 
 nlohmann::json environment_record(const jobs::Job& job) {
   nlohmann::json e;
-  e["anneal"] = {{"version", ANNEAL_VERSION}, {"program", self_exe()}};
+  e["anneal"] = {{"version", ANNEAL_VERSION},
+                 {"program", self_exe()},
+                 {"build", {{"gloo", distributed::gloo_is_available()},
+                            {"postgresql_registry", tracking::postgres_available()},
+                            {"checkpoints", train::checkpoints_available()},
+                            {"cuda_device_available", cuda_is_available()},
+                            {"nccl_available", distributed::nccl_is_available()}}}};
   e["compiler"] = __VERSION__;
   std::ifstream cpu("/proc/cpuinfo");
   std::string line;
