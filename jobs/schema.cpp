@@ -142,6 +142,45 @@ Spec build_job_schema() {
   return job;
 }
 
+Spec build_sweep_schema() {
+  return *object("", {
+      {"$schema", s(T::String, "accepted and ignored")},
+      {"type", choice({"sweep"}, "sweep")},
+      {"name", s(T::String, "the sweep's display name")},
+      {"display_name", s(T::String, "Azure ML's name for `name`")},
+      {"experiment", s(T::String, "the experiment of the sweep and its trials (default: default)")},
+      {"experiment_name", s(T::String, "Azure ML's name for `experiment`")},
+      {"description", s(T::String, "free text")},
+      {"tags", map_of(s(T::Scalar, ""), "tags of the sweep's run")},
+      {"trial", required(s(T::Any, "the job each trial runs (a map as in a job file, or the path of one); "
+                                   "${{search_space.NAME}} is the trial's value"))},
+      {"search_space", required(s(T::Any, "NAME: {type: choice|randint|uniform|loguniform|normal|lognormal|quniform|"
+                                          "qloguniform|qnormal|qlognormal, ...} (or a list of choices)"))},
+      {"sampling_algorithm", s(T::Any, "grid, random (default) or {type: random, seed: N}")},
+      {"objective", required(object("", {
+          {"primary_metric", required(s(T::String, "the metric the trials log"))},
+          {"goal", required(choice({"maximize", "minimize"}, "which way is better"))},
+      }))},
+      {"limits", object("", {
+          {"max_total_trials", integer(1, "trials in all (default 10; grid: its size)")},
+          {"max_concurrent_trials", integer(1, "trials at once (default 1)")},
+          {"max_failed_trials", integer(1, "stop the sweep after this many failed trials")},
+          {"timeout", s(T::Duration, "the whole sweep's time")},
+          {"trial_timeout", s(T::Duration, "each trial's time")},
+      })},
+      {"early_termination", object("", {
+          {"type", required(choice({"bandit", "median_stopping", "truncation_selection"}, "the policy"))},
+          {"evaluation_interval", integer(1, "apply at every multiple of this interval")},
+          {"delay_evaluation", integer(0, "not before this interval")},
+          {"slack_factor", number(0, "bandit: the allowed ratio to the best")},
+          {"slack_amount", number(0, "bandit: the allowed distance to the best")},
+          {"truncation_percentage", number(1, "truncation_selection: the share cancelled", 99)},
+          {"exclude_finished_jobs", s(T::Bool, "truncation_selection: rank running trials only")},
+      })},
+      {"compute", choice({"local"}, "local trial processes")},
+  });
+}
+
 std::string type_name(const Spec& sp) {
   switch (sp.type) {
     case T::String: return sp.choices.empty() ? "a string" : "one of " + [&] {
@@ -158,6 +197,7 @@ std::string type_name(const Spec& sp) {
     case T::ListOf: return "a list";
     case T::Duration: return "a duration (seconds, or 90s, 15m, 2h, 1d)";
     case T::ScalarOrObject: return "a value or a map";
+    case T::Any: return "see its description";
   }
   return "?";
 }
@@ -220,6 +260,8 @@ void check(const Node& n, const Spec& sp, const std::string& path) {
         check(v, *sp.item, path_join(path, k));
       }
       return;
+    case T::Any:
+      return;
     case T::ScalarOrObject:
       if (n.is_scalar()) return;
       if (!n.is_map()) expected();
@@ -275,6 +317,11 @@ void markdown_rows(const Spec& sp, const std::string& path, std::string& out) {
 
 const Spec& job_schema() {
   static const Spec spec = build_job_schema();
+  return spec;
+}
+
+const Spec& sweep_schema() {
+  static const Spec spec = build_sweep_schema();
   return spec;
 }
 

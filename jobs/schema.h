@@ -21,6 +21,7 @@ struct Spec {
     ListOf,      // values of `item`
     Duration,    // seconds, or "90s", "15m", "2h", "1d"
     ScalarOrObject,  // an input: a value, or an object as `item` describes
+    Any,         // checked by its own parser (a sweep's trial and search space)
   };
   Type type = Type::String;
   std::string doc;
@@ -31,8 +32,10 @@ struct Spec {
   std::shared_ptr<Spec> item;  // MapOf / ListOf / ScalarOrObject
 };
 
-// The command or training job, and the sweep's additions in its own schema later.
+// The command or training job.
 const Spec& job_schema();
+// The sweep file (its `trial:` is a job, checked against job_schema per trial).
+const Spec& sweep_schema();
 
 // Checks `root` against `spec`; throws the first problem as a JobError.
 void validate(const Node& root, const Spec& spec);

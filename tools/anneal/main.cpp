@@ -9,6 +9,7 @@
 #include "tools/anneal/launch.h"
 #include "tools/anneal/run_command.h"
 #include "tools/anneal/runs_command.h"
+#include "tools/anneal/sweep_command.h"
 #include "ui/server.h"
 
 namespace {
@@ -76,6 +77,23 @@ int main(int argc, char** argv) {
   exp->add_option("--out,-o", out, "The folder to write into (default: .)");
   registry_options(exp, reg);
 
+  std::string sweep_file;
+  std::vector<std::string> sweep_sets;
+  auto* sweep = app.add_subcommand("sweep", "Run a hyperparameter sweep (sweep.yaml), or show, cancel, resume one");
+  sweep->add_option("file", sweep_file, "The sweep file (docs/jobs.md, Sweeps)");
+  sweep->add_option("--set", sweep_sets, "Override a setting: key.path=value (repeatable)");
+  registry_options(sweep, reg);
+  auto* sweep_show_cmd = sweep->add_subcommand("show", "A sweep's trials, their objective and the best one");
+  sweep_show_cmd->add_option("id", one_id, "The sweep's run id")->required();
+  sweep_show_cmd->add_flag("--json", json, "JSON instead of text");
+  registry_options(sweep_show_cmd, reg);
+  auto* sweep_cancel_cmd = sweep->add_subcommand("cancel", "Stop a sweep and its running trials");
+  sweep_cancel_cmd->add_option("id", one_id, "The sweep's run id")->required();
+  registry_options(sweep_cancel_cmd, reg);
+  auto* sweep_resume_cmd = sweep->add_subcommand("resume", "Continue a sweep that stopped (crash, kill -9, cancel)");
+  sweep_resume_cmd->add_option("id", one_id, "The sweep's run id")->required();
+  registry_options(sweep_resume_cmd, reg);
+
   bool detach = false;
   auto* resume = app.add_subcommand("resume", "Continue a failed or canceled run from its last checkpoint");
   resume->add_option("id", one_id, "Run id")->required();
@@ -136,6 +154,16 @@ int main(int argc, char** argv) {
     if (rm->parsed()) return runs_rm(reg, ids, yes);
     if (exp->parsed()) return runs_export(reg, one_id, format, out);
     if (resume->parsed()) return resume_run(one_id, reg, detach);
+    if (sweep_show_cmd->parsed()) return sweep_show(one_id, reg, json);
+    if (sweep_cancel_cmd->parsed()) return sweep_cancel(one_id, reg);
+    if (sweep_resume_cmd->parsed()) return sweep_resume(one_id, reg);
+    if (sweep->parsed()) {
+      if (sweep_file.empty()) {
+        std::cerr << "anneal sweep: give a sweep file, or show|cancel|resume ID" << std::endl;
+        return 2;
+      }
+      return sweep_run(sweep_file, sweep_sets, reg);
+    }
     if (attach->parsed()) return attach_run(one_id, reg, !quiet);
     if (ui->parsed()) {
       uo.tracking_uri = reg.uri();

@@ -251,26 +251,22 @@ int submit_slurm(const jobs::Job& job, const RunRecord& run, const RunFolder& fo
 
 }  // namespace
 
-int run_job(const RunArgs& a) {
-  jobs::Job job;
-  try {
-    job = jobs::load_job(a.job_file, a.sets);
-  } catch (const std::exception& e) {
-    std::cerr << "anneal run: " << e.what() << std::endl;
-    return 2;
-  }
-  const std::string root = a.reg.root(), uri = a.reg.uri();
+tracking::RunRecord record_run(const jobs::Job& job, const std::string& job_text, const RegistryArgs& reg,
+                              const RecordOptions& o) {
+  const std::string root = reg.root(), uri = reg.uri();
   auto registry = Registry::open(uri);
   RunRecord run;
   run.id = new_run_id();
-  run.experiment = a.experiment.empty() ? job.experiment : a.experiment;
+  run.experiment = o.experiment.empty() ? job.experiment : o.experiment;
   check_name(run.experiment, "the experiment name");
-  run.name = !a.name.empty() ? a.name : !job.name.empty() ? job.name : run.id;
+  run.name = !o.name.empty() ? o.name : !job.name.empty() ? job.name : run.id;
   run.kind = job.type;
   run.status = kQueued;
   run.host = this_host();
   run.created = now_seconds();
+  run.parent = o.parent;
   run.tags = job.tags;
+  for (auto& [k, v] : o.tags) run.tags[k] = v;
   if (!job.description.empty()) run.tags["description"] = job.description;
   RunFolder folder = make_run_folder(root, run.experiment, run.id);
   run.folder = folder.dir;
@@ -282,19 +278,40 @@ int run_job(const RunArgs& a) {
       for (auto& [k, v] : in->map)
         if (jobs::Node* p = v.is_map() ? v.find("path") : nullptr) p->text = job.inputs.at(k);
   }
+  // a train job's data path is relative to the job file, not to where the trainer runs
+  if (job.type == "train")
+    if (jobs::Node* d = resolved.tree.find("data"))
+      if (jobs::Node* p = d->find("path"); p && !p->text.empty() && fs::path(p->text).is_relative())
+        p->text = (fs::path(job.code_dir) / p->text).lexically_normal().string();
   run.command = job.type == "train" ? "anneal-train (built-in trainer)" : resolved.command;
-  write_text(folder.file("job.yaml"), read_whole_file(a.job_file, "anneal run"));
+  write_text(folder.file("job.yaml"), job_text);
   write_text(folder.file("resolved.yaml"), jobs::to_yaml(resolved.tree));
   write_text(folder.file("environment.json"), environment_record(job).dump(2) + "\n");
-  for (auto& o : job.outputs) fs::create_directories(folder.outputs() + "/" + o);
+  for (auto& out : job.outputs) fs::create_directories(folder.outputs() + "/" + out);
   // the job's settings are the run's params: --where "param.optimizer.lr < 0.1" finds them
   flatten_params(resolved.tree, "", run.params);
+  for (auto& [k, v] : o.params) run.params[k] = v;
   write_run_json(folder, run);
   registry->create_run(run);
+  return run;
+}
+
+int run_job(const RunArgs& a) {
+  jobs::Job job;
+  try {
+    job = jobs::load_job(a.job_file, a.sets);
+  } catch (const std::exception& e) {
+    std::cerr << "anneal run: " << e.what() << std::endl;
+    return 2;
+  }
+  RunRecord run = record_run(job, read_whole_file(a.job_file, "anneal run"), a.reg, {a.name, a.experiment});
+  RunFolder folder{run.folder};
   std::cout << "anneal: run " << run.id << " (experiment " << run.experiment << "), records in " << folder.dir
             << std::endl;
-  if (job.compute == "slurm") return submit_slurm(job, run, folder, a.reg, *registry);
-  registry.reset();
+  if (job.compute == "slurm") {
+    auto registry = Registry::open(a.reg.uri());
+    return submit_slurm(job, run, folder, a.reg, *registry);
+  }
   if (a.detach) {
     spawn_detached(run.id, a.reg, folder.dir);
     std::cout << "anneal: running detached; follow it with `anneal runs logs " << run.id << " --follow`" << std::endl;

@@ -1,8 +1,12 @@
 #pragma once
 // `anneal run JOB.yaml`, `anneal resume ID` and the hidden `anneal _attach ID` that both
 // use (directly, detached, or inside a SLURM batch job) to run a recorded run's program.
+#include <map>
 #include <string>
 #include <vector>
+
+#include "jobs/job.h"
+#include "tracking/registry.h"
 
 namespace anneal::tools {
 
@@ -22,6 +26,15 @@ struct RunArgs {
 };
 
 int run_job(const RunArgs& args);
+
+// Records a run of `job` (queued): its folder with job.yaml (= job_text), resolved.yaml and
+// environment.json, and its registry entry. Sweeps record their trials with it.
+struct RecordOptions {
+  std::string name, experiment, parent;
+  std::map<std::string, std::string> tags, params;
+};
+tracking::RunRecord record_run(const jobs::Job& job, const std::string& job_text, const RegistryArgs& reg,
+                               const RecordOptions& options);
 int resume_run(const std::string& id, const RegistryArgs& reg, bool detach);
 int attach_run(const std::string& id, const RegistryArgs& reg, bool echo);
 

@@ -1,0 +1,180 @@
+#include "jobs/search_space.h"
+
+#include <cmath>
+#include <cstdio>
+#include <random>
+
+#include <algorithm>
+
+namespace anneal::jobs {
+namespace {
+
+std::string number_text(double v) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  // the shortest form that reads back the same
+  for (int p = 1; p < 17; ++p) {
+    char b[40];
+    std::snprintf(b, sizeof b, "%.*g", p, v);
+    if (std::strtod(b, nullptr) == v) return b;
+  }
+  return buf;
+}
+
+double quantize(double v, double q) { return q > 0 ? std::round(v / q) * q : v; }
+
+// The standard normal of two uniforms (Box-Muller).
+double normal01(double u1, double u2) {
+  const double r = std::sqrt(-2.0 * std::log(std::max(u1, 1e-300)));
+  return r * std::cos(2.0 * M_PI * u2);
+}
+
+double num(const Node& n, const char* key, const Node& where, const std::string& name, bool required = true,
+           double fallback = 0) {
+  const Node* v = n.find(key);
+  if (!v) {
+    if (!required) return fallback;
+    throw JobError(str(where.origin.str(), ": search_space.", name, ": ", n.find("type")->text, " needs `", key, ":`"));
+  }
+  auto x = v->as_number();
+  if (!x || !std::isfinite(*x))
+    throw JobError(str(v->origin.str(), ": search_space.", name, ".", key, ": expected a number, got ", v->describe()));
+  return *x;
+}
+
+}  // namespace
+
+std::vector<Distribution> parse_search_space(const Node& node) {
+  if (!node.is_map() || node.map.empty())
+    throw JobError(str(node.origin.str(), ": search_space: expected a map of parameters, got ", node.describe()));
+  static const std::map<std::string, std::vector<std::string>> kKeys = {
+      {"choice", {"values"}},
+      {"randint", {"upper"}},
+      {"uniform", {"min_value", "max_value"}},
+      {"loguniform", {"min_value", "max_value"}},
+      {"quniform", {"min_value", "max_value", "q"}},
+      {"qloguniform", {"min_value", "max_value", "q"}},
+      {"normal", {"mu", "sigma"}},
+      {"lognormal", {"mu", "sigma"}},
+      {"qnormal", {"mu", "sigma", "q"}},
+      {"qlognormal", {"mu", "sigma", "q"}},
+  };
+  std::vector<Distribution> out;
+  for (auto& [name, spec] : node.map) {
+    Distribution d;
+    d.name = name;
+    if (spec.kind == Node::Kind::List) {  // shorthand: a list is a choice
+      d.type = "choice";
+      d.values = spec.list;
+    } else {
+      if (!spec.is_map() || !spec.find("type"))
+        throw JobError(str(spec.origin.str(), ": search_space.", name,
+                           ": expected {type: choice|randint|uniform|loguniform|normal|lognormal|quniform|"
+                           "qloguniform|qnormal|qlognormal, ...} or a list of choices"));
+      d.type = spec.find("type")->text;
+      auto it = kKeys.find(d.type);
+      if (it == kKeys.end()) {
+        std::vector<std::string> names;
+        for (auto& [k, v] : kKeys) names.push_back(k);
+        std::string hint = closest(d.type, names);
+        throw JobError(str(spec.find("type")->origin.str(), ": search_space.", name, ".type: unknown '", d.type, "'",
+                           hint.empty() ? "" : " (did you mean '" + hint + "'?)"));
+      }
+      for (size_t i = 0; i < spec.map.size(); ++i) {
+        const std::string& k = spec.map[i].first;
+        if (k == "type") continue;
+        if (std::find(it->second.begin(), it->second.end(), k) == it->second.end())
+          throw JobError(str(spec.key_origins[i].str(), ": search_space.", name, ".", k, ": not a setting of ", d.type,
+                             " (it takes ", [&] {
+                               std::string o;
+                               for (auto& x : it->second) o += (o.empty() ? "" : ", ") + x;
+                               return o;
+                             }(), ")"));
+      }
+      if (d.type == "choice") {
+        const Node* v = spec.find("values");
+        if (!v || v->kind != Node::Kind::List || v->list.empty())
+          throw JobError(str(spec.origin.str(), ": search_space.", name, ": choice needs a non-empty list `values:`"));
+        d.values = v->list;
+      } else if (d.type == "randint") {
+        const Node* u = spec.find("upper");
+        auto x = u ? u->as_int() : std::nullopt;
+        if (!x || *x < 1)
+          throw JobError(str((u ? u : &spec)->origin.str(), ": search_space.", name,
+                             ".upper: randint needs a whole number upper >= 1 (values 0 .. upper-1)"));
+        d.upper = *x;
+      } else if (d.type.find("uniform") != std::string::npos) {
+        d.min = num(spec, "min_value", spec, name);
+        d.max = num(spec, "max_value", spec, name);
+        if (!(d.min < d.max))
+          throw JobError(str(spec.origin.str(), ": search_space.", name, ": min_value ", d.min,
+                             " must be below max_value ", d.max));
+        if (d.type[0] == 'q') d.q = num(spec, "q", spec, name);
+      } else {
+        d.mu = num(spec, "mu", spec, name);
+        d.sigma = num(spec, "sigma", spec, name);
+        if (!(d.sigma > 0)) throw JobError(str(spec.origin.str(), ": search_space.", name, ": sigma must be positive"));
+        if (d.type[0] == 'q') d.q = num(spec, "q", spec, name);
+      }
+      if (d.type[0] == 'q' && !(d.q > 0))
+        throw JobError(str(spec.origin.str(), ": search_space.", name, ": q must be positive"));
+    }
+    for (auto& v : d.values)
+      if (!v.is_scalar())
+        throw JobError(str(v.origin.str(), ": search_space.", name, ": a choice must be a value, got ", v.describe()));
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
+std::string draw(const Distribution& d, double u1, double u2) {
+  if (d.type == "choice") {
+    size_t i = std::min(d.values.size() - 1, static_cast<size_t>(u1 * double(d.values.size())));
+    return d.values[i].text;
+  }
+  if (d.type == "randint")
+    return std::to_string(std::min<int64_t>(d.upper - 1, static_cast<int64_t>(u1 * double(d.upper))));
+  double v;
+  if (d.type == "uniform" || d.type == "quniform") v = d.min + u1 * (d.max - d.min);
+  else if (d.type == "loguniform" || d.type == "qloguniform") v = std::exp(d.min + u1 * (d.max - d.min));
+  else if (d.type == "normal" || d.type == "qnormal") v = d.mu + d.sigma * normal01(u1, u2);
+  else v = std::exp(d.mu + d.sigma * normal01(u1, u2));  // lognormal, qlognormal
+  return number_text(quantize(v, d.q));
+}
+
+Sample random_sample(const std::vector<Distribution>& space, uint64_t seed, int64_t index) {
+  // trial i's stream: the seed and i alone (a resumed sweep draws the same trials)
+  std::mt19937_64 gen(seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(index) * 0xD1B54A32D192ED03ull + 1);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  Sample s;
+  for (auto& d : space) {
+    const double a = u(gen), b = u(gen);
+    s.values[d.name] = draw(d, a, b);
+  }
+  return s;
+}
+
+std::vector<Sample> grid(const std::vector<Distribution>& space) {
+  size_t total = 1;
+  for (auto& d : space) {
+    if (d.type != "choice")
+      throw JobError(str("sampling_algorithm: grid takes choice parameters only; '", d.name, "' is ", d.type));
+    total *= d.values.size();
+    if (total > 1000000) throw JobError("sampling_algorithm: grid: more than 1,000,000 combinations");
+  }
+  std::vector<Sample> out;
+  for (size_t i = 0; i < total; ++i) {
+    Sample s;
+    size_t rest = i;
+    // the last parameter varies fastest
+    for (size_t k = space.size(); k-- > 0;) {
+      const auto& d = space[k];
+      s.values[d.name] = d.values[rest % d.values.size()].text;
+      rest /= d.values.size();
+    }
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+}  // namespace anneal::jobs

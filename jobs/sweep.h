@@ -1,0 +1,40 @@
+#pragma once
+// A sweep file: its trial job, search space, sampler, objective, limits and early
+// termination, checked at load (the trial is checked as a job with the first sample's
+// values, so its mistakes show before any trial runs).
+#include <map>
+#include <string>
+#include <vector>
+
+#include "jobs/config_tree.h"
+#include "jobs/early_termination.h"
+#include "jobs/job.h"
+#include "jobs/search_space.h"
+
+namespace anneal::jobs {
+
+struct Sweep {
+  std::string file, dir;  // the sweep file and its folder (trials' relative paths start there)
+  std::string name, experiment = "default", description;
+  std::map<std::string, std::string> tags;
+  Node trial;             // the trial job (a map)
+  std::vector<Distribution> space;
+  std::string sampler = "random";  // random or grid
+  uint64_t seed = 0;
+  std::string metric, goal;        // objective
+  int64_t max_total = 10, max_concurrent = 1, max_failed = 0;  // 0: no limit on failures
+  double timeout_s = 0, trial_timeout_s = 0;
+  PolicySpec policy;
+  Node tree;  // the whole file after --set
+};
+
+Sweep load_sweep(const std::string& path, const std::vector<std::string>& sets = {});
+
+// The trial job for `sample` (its ${{search_space.X}} replaced; a whole-value reference
+// keeps the value's type), checked as a job; `text` receives its YAML.
+Job trial_job(const Sweep& sweep, const Sample& sample, std::string* text);
+
+// Trial i's sample (grid: the i-th combination).
+Sample sweep_sample(const Sweep& sweep, int64_t index);
+
+}  // namespace anneal::jobs
