@@ -233,6 +233,32 @@ class App {
         return json({{"stream", stream}, {"text", file_text(r.folder + "/" + stream + ".log", uint64_t(tail))}});
       });
     });
+    s.Get(R"(/api/sweeps/([A-Za-z0-9._-]+))", [this](const httplib::Request& req, httplib::Response& res) {
+      answer(res, [&] {
+        auto reg = registry();
+        RunRecord sweep = get(*reg, req.matches[1]);
+        ANNEAL_CHECK(sweep.kind == "sweep", ValueError, "run ", sweep.id, " is not a sweep");
+        const std::string state = file_text(sweep.folder + "/sweep.json", 64 << 20);
+        json st = json::parse(state, nullptr, false);
+        ANNEAL_CHECK(!st.is_discarded(), ValueError, "sweep ", sweep.id, " has no readable sweep.json");
+        const std::string objective = sweep.tags.count("objective") ? sweep.tags.at("objective") : "";
+        const std::string metric = objective.substr(0, objective.find(" ("));
+        const bool maximize = objective.find("maximize") != std::string::npos;
+        json trials = json::array();
+        for (auto& t : st["trials"]) {
+          auto r = reg->get_run(t["run_id"].get<std::string>());
+          json j = {{"index", t["index"]}, {"run_id", t["run_id"]}, {"values", t["values"]}};
+          j["status"] = r ? r->status : "unknown";
+          auto it = r ? r->metrics.find(metric) : decltype(r->metrics.end()){};
+          const bool has = r && it != r->metrics.end();
+          j["objective"] = has ? num(maximize ? it->second.max : it->second.min) : json(nullptr);
+          j["termination"] = r && r->tags.count("early_termination") ? r->tags.at("early_termination") : "";
+          trials.push_back(j);
+        }
+        return json({{"sweep", run_summary(sweep)}, {"metric", metric}, {"goal", maximize ? "maximize" : "minimize"},
+                     {"trials", trials}});
+      });
+    });
     s.Get("/api/compare", [this](const httplib::Request& req, httplib::Response& res) {
       answer(res, [&] {
         auto reg = registry();

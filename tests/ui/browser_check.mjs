@@ -5,7 +5,7 @@
 import { chromium } from "playwright-core";
 import fs from "node:fs";
 
-const [url, runA, runB, out] = process.argv.slice(2);
+const [url, runA, runB, out, sweep] = process.argv.slice(2);
 const fail = (why) => { console.error("browser check: " + why); process.exit(1); };
 const userData = fs.mkdtempSync("/tmp/anneal-chromium-");
 // a fresh profile each time (playwright takes it as the persistent context's folder)
@@ -49,6 +49,22 @@ try {
   const diffRows = await page.$$eval("tr.diff td:first-child", (tds) => tds.map((t) => t.textContent));
   if (!diffRows.includes("lr")) fail(`compare does not mark lr as differing (${diffRows})`);
   await page.screenshot({ path: `${out}/compare.png`, fullPage: true });
+  if (sweep) {
+    // a sweep's page: its trials, the canceled ones marked, the objective chart drawn
+    await page.goto(`${url.replace(/\/$/, "")}/#/run/${sweep}`, { waitUntil: "load" });
+    await page.waitForSelector("#trials tbody tr", { timeout: 15000 });
+    const states = await page.$$eval("#trials tbody tr", (rows) => rows.map((r) => r.dataset.status));
+    if (!states.includes("canceled") || !states.includes("completed")) fail(`the sweep's trials are ${states}`);
+    await page.waitForSelector('.chart[data-metric="objective"] canvas', { timeout: 15000 });
+    const dots = await page.$eval('.chart[data-metric="objective"] canvas', (c) => {
+      const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+      let n = 0;
+      for (let i = 3; i < d.length; i += 4) if (d[i] !== 0) n++;
+      return n;
+    });
+    if (dots < 200) fail(`the sweep's objective chart is blank (${dots} drawn pixels)`);
+    await page.screenshot({ path: `${out}/sweep.png`, fullPage: true });
+  }
   if (errors.length) fail("the page threw: " + errors.join("; "));
   console.log("browser check: ok");
 } finally {

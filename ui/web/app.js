@@ -131,6 +131,7 @@ async function runPage(id) {
       ${r.error ? `<dt>error</dt><dd class="error">${esc(r.error)}</dd>` : ""}
       <dt>folder</dt><dd><code>${esc(r.folder)}</code></dd>
     </dl>${active ? `<p><button class="danger" id="cancel">Cancel run</button></p>` : ""}</div>
+    ${r.kind === "sweep" ? `<div id="sweep"></div>` : ""}
     <h2>Metrics</h2><div class="grid" id="charts">${user.length ? "" : `<p class="muted">no metrics yet</p>`}</div>
     ${system.length ? `<h2>System</h2><div class="grid" id="system"></div>` : ""}
     <h2>Params</h2>
@@ -150,6 +151,7 @@ async function runPage(id) {
   };
   user.forEach(k => place("charts", k));
   system.forEach(k => place("system", k));
+  if (r.kind === "sweep") await sweepSection(id);
   const pre = document.getElementById("stdout");
   pre.scrollTop = pre.scrollHeight;
   const cancel = document.getElementById("cancel");
@@ -160,6 +162,51 @@ async function runPage(id) {
   });
   live(active);
   if (active) refreshTimer = setTimeout(() => route(), 2000);
+}
+
+// A sweep's run page: the objective per trial (canceled trials marked), each parameter
+// against the objective, and the trials' table.
+async function sweepSection(id) {
+  const sw = await api("/api/sweeps/" + encodeURIComponent(id));
+  const el = document.getElementById("sweep");
+  const trials = sw.trials;
+  const scored = trials.filter(t => t.objective !== null);
+  const best = scored.reduce((b, t) => b === null || (sw.goal === "maximize" ? t.objective > b.objective : t.objective < b.objective) ? t : b, null);
+  const names = [...new Set(trials.flatMap(t => Object.keys(t.values)))].sort();
+  el.innerHTML = `
+    <h2>Trials <span class="muted">(${esc(sw.metric)}, ${esc(sw.goal)}; best: ${best ? "trial " + best.index + " = " + fmt(best.objective) : "–"})</span></h2>
+    <div class="grid" id="sweep-charts"></div>
+    <table id="trials"><thead><tr><th>trial</th><th>run</th><th>status</th><th>${esc(sw.metric)}</th>
+      ${names.map(n => `<th>${esc(n)}</th>`).join("")}<th>early termination</th></tr></thead>
+    <tbody>${trials.map(t => `<tr class="${best && t.index === best.index ? "diff" : ""}" data-status="${esc(t.status)}">
+      <td>${t.index}</td><td><a href="#/run/${encodeURIComponent(t.run_id)}">${esc(t.run_id)}</a></td><td>${status(t.status)}</td>
+      <td class="num">${fmt(t.objective)}</td>${names.map(n => `<td>${esc(t.values[n])}</td>`).join("")}
+      <td class="muted">${esc(t.termination)}</td></tr>`).join("")}</tbody></table>`;
+  const charts_el = document.getElementById("sweep-charts");
+  const scatter = (title, xs, key, xlabel) => {
+    const div = document.createElement("div");
+    div.className = "card chart";
+    div.dataset.metric = key;
+    charts_el.appendChild(div);
+    // completed and canceled trials as two point series (canceled ones marked in red)
+    const order = xs.map((x, i) => [x, i]).sort((a, b) => a[0] - b[0]);
+    const x = order.map(o => o[0]);
+    const done = order.map(o => scored[o[1]].status === "canceled" ? null : scored[o[1]].objective);
+    const cut = order.map(o => scored[o[1]].status === "canceled" ? scored[o[1]].objective : null);
+    charts.push(new uPlot({
+      title, width: Math.max(320, div.clientWidth - 8), height: 220, scales: {x: {time: false}},
+      axes: [{label: xlabel}, {}],
+      series: [{label: xlabel}, {label: "completed", stroke: palette[0], width: 0, points: {show: true, size: 8}},
+               {label: "canceled", stroke: palette[1], width: 0, points: {show: true, size: 8}}],
+    }, [x, done, cut], div));
+  };
+  if (scored.length) {
+    scatter(sw.metric + " per trial", scored.map(t => t.index), "objective", "trial");
+    for (const n of names) {
+      const xs = scored.map(t => Number(t.values[n]));
+      if (xs.every(v => Number.isFinite(v))) scatter(sw.metric + " against " + n, xs, "param:" + n, n);
+    }
+  }
 }
 
 async function comparePage(ids) {
