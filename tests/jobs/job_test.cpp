@@ -163,6 +163,7 @@ TEST(JobFile, TheDocsCarryTheSchemaTable) {
   // docs/jobs.md holds `anneal schema`'s table verbatim: one source, checked here
   const std::string docs = read_whole_file(ANNEAL_SOURCE_DIR "/docs/jobs.md", "test");
   EXPECT_HAS(docs, schema_markdown(job_schema()));
+  EXPECT_HAS(docs, schema_markdown(sweep_schema()));
 }
 
 TEST(JobFile, Durations) {

@@ -107,7 +107,9 @@ int main(int argc, char** argv) {
   attach->add_flag("--quiet", quiet);
   registry_options(attach, reg);
 
+  bool sweep_schema_flag = false;
   auto* schema = app.add_subcommand("schema", "Print the job file's schema (Markdown)");
+  schema->add_flag("--sweep", sweep_schema_flag, "The sweep file's schema instead");
 
   anneal::ui::UiOptions uo;
   auto* ui = app.add_subcommand("ui", "Serve the runs page (and its JSON API)");
@@ -172,7 +174,8 @@ int main(int argc, char** argv) {
       return anneal::ui::serve(uo);
     }
     if (schema->parsed()) {
-      std::cout << anneal::jobs::schema_markdown(anneal::jobs::job_schema());
+      std::cout << anneal::jobs::schema_markdown(sweep_schema_flag ? anneal::jobs::sweep_schema()
+                                                                    : anneal::jobs::job_schema());
       return 0;
     }
   } catch (const std::exception& e) {
