@@ -156,7 +156,8 @@ Spec build_sweep_schema() {
                                    "${{search_space.NAME}} is the trial's value"))},
       {"search_space", required(s(T::Any, "NAME: {type: choice|randint|uniform|loguniform|normal|lognormal|quniform|"
                                           "qloguniform|qnormal|qlognormal, ...} (or a list of choices)"))},
-      {"sampling_algorithm", s(T::Any, "grid, random (default) or {type: random, seed: N}")},
+      {"sampling_algorithm", s(T::Any, "grid, random (default), sobol, bayesian (TPE), or {type: random|sobol|bayesian, "
+                                        "seed: N, scramble: true|false}")},
       {"objective", required(object("", {
           {"primary_metric", required(s(T::String, "the metric the trials log"))},
           {"goal", required(choice({"maximize", "minimize"}, "which way is better"))},
@@ -169,13 +170,19 @@ Spec build_sweep_schema() {
           {"trial_timeout", s(T::Duration, "each trial's time")},
       })},
       {"early_termination", object("", {
-          {"type", required(choice({"bandit", "median_stopping", "truncation_selection"}, "the policy"))},
+          {"type", required(choice({"bandit", "median_stopping", "truncation_selection", "asha", "median"}, "the policy"))},
           {"evaluation_interval", integer(1, "apply at every multiple of this interval")},
           {"delay_evaluation", integer(0, "not before this interval")},
           {"slack_factor", number(0, "bandit: the allowed ratio to the best")},
           {"slack_amount", number(0, "bandit: the allowed distance to the best")},
           {"truncation_percentage", number(1, "truncation_selection: the share cancelled", 99)},
           {"exclude_finished_jobs", s(T::Bool, "truncation_selection: rank running trials only")},
+          {"grace_period", integer(1, "asha: the first rung (intervals)")},
+          {"reduction_factor", number(1, "asha: keep the top 1/this at each rung (default 4)")},
+          {"max_t", integer(2, "asha: no rung at or past this interval (default 100)")},
+          {"n_startup_trials", integer(0, "median: completed trials before it prunes (default 5)")},
+          {"n_warmup_steps", integer(0, "median: steps (intervals - 1) before it prunes (default 0)")},
+          {"interval_steps", integer(1, "median: prune every this many steps (default 1)")},
       })},
       {"compute", choice({"local"}, "local trial processes")},
   });

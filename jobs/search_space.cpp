@@ -6,6 +6,9 @@
 
 #include <algorithm>
 
+#include "core/error.h"
+#include "jobs/sobol_directions.h"
+
 namespace anneal::jobs {
 namespace {
 
@@ -23,11 +26,6 @@ std::string number_text(double v) {
 
 double quantize(double v, double q) { return q > 0 ? std::round(v / q) * q : v; }
 
-// The standard normal of two uniforms (Box-Muller).
-double normal01(double u1, double u2) {
-  const double r = std::sqrt(-2.0 * std::log(std::max(u1, 1e-300)));
-  return r * std::cos(2.0 * M_PI * u2);
-}
 
 double num(const Node& n, const char* key, const Node& where, const std::string& name, bool required = true,
            double fallback = 0) {
@@ -127,7 +125,76 @@ std::vector<Distribution> parse_search_space(const Node& node) {
   return out;
 }
 
-std::string draw(const Distribution& d, double u1, double u2) {
+double normal_quantile(double p) {
+  // Acklam's rational approximation, then one Halley step on erfc (|error| < 1e-15)
+  p = std::clamp(p, 1e-300, 1 - 1e-16);
+  static const double a[] = {-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02,
+                             1.383577518672690e+02, -3.066479806614716e+01, 2.506628277459239e+00};
+  static const double b[] = {-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02,
+                             6.680131188771972e+01, -1.328068155288572e+01};
+  static const double c[] = {-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00,
+                             -2.549732539343734e+00, 4.374664141464968e+00, 2.938163982698783e+00};
+  static const double d[] = {7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00,
+                             3.754408661907416e+00};
+  double x;
+  if (p < 0.02425) {
+    const double q = std::sqrt(-2 * std::log(p));
+    x = (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) /
+        ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
+  } else if (p > 1 - 0.02425) {
+    const double q = std::sqrt(-2 * std::log(1 - p));
+    x = -(((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) /
+        ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
+  } else {
+    const double q = p - 0.5, r = q * q;
+    x = (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q /
+        (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
+  }
+  const double e = 0.5 * std::erfc(-x / std::sqrt(2.0)) - p;
+  const double u = e * std::sqrt(2 * M_PI) * std::exp(x * x / 2);
+  return x - u / (1 + x * u / 2);
+}
+
+std::vector<double> sobol_point(int dims, uint64_t index, bool scramble, uint64_t seed) {
+  ANNEAL_CHECK(dims >= 1 && dims <= kSobolMaxDims, ValueError, "sobol: ", dims, " parameters; at most ",
+               kSobolMaxDims);
+  constexpr int kBits = 30;  // as SciPy's default
+  ANNEAL_CHECK(index < (uint64_t(1) << kBits), ValueError, "sobol: trial index ", index, " past 2^30");
+  const uint64_t gray = index ^ (index >> 1);
+  std::vector<double> out(static_cast<size_t>(dims));
+  std::mt19937_64 shift(seed ^ 0x5DEECE66Dull);
+  for (int j = 0; j < dims; ++j) {
+    uint32_t v[kBits + 1] = {0};
+    if (j == 0) {
+      for (int k = 1; k <= kBits; ++k) v[k] = 1u << (kBits - k);
+    } else {
+      const SobolDirection& dir = kSobolDirections[j - 1];
+      const int s = static_cast<int>(dir.s);
+      for (int k = 1; k <= s && k <= kBits; ++k) v[k] = dir.m[k - 1] << (kBits - k);
+      for (int k = s + 1; k <= kBits; ++k) {
+        uint32_t x = v[k - s] ^ (v[k - s] >> s);
+        for (int i = 1; i < s; ++i)
+          if ((dir.a >> (s - 1 - i)) & 1) x ^= v[k - i];
+        v[k] = x;
+      }
+    }
+    uint32_t x = 0;
+    for (int k = 1; k <= kBits; ++k)
+      if ((gray >> (k - 1)) & 1) x ^= v[k];
+    if (scramble) x ^= static_cast<uint32_t>(shift() & ((1u << kBits) - 1));
+    out[size_t(j)] = double(x) / double(1u << kBits);
+  }
+  return out;
+}
+
+Sample sobol_sample(const std::vector<Distribution>& space, uint64_t seed, int64_t index, bool scramble) {
+  auto u = sobol_point(static_cast<int>(space.size()), static_cast<uint64_t>(index), scramble, seed);
+  Sample s;
+  for (size_t i = 0; i < space.size(); ++i) s.values[space[i].name] = draw(space[i], u[i]);
+  return s;
+}
+
+std::string draw(const Distribution& d, double u1) {
   if (d.type == "choice") {
     size_t i = std::min(d.values.size() - 1, static_cast<size_t>(u1 * double(d.values.size())));
     return d.values[i].text;
@@ -137,8 +204,8 @@ std::string draw(const Distribution& d, double u1, double u2) {
   double v;
   if (d.type == "uniform" || d.type == "quniform") v = d.min + u1 * (d.max - d.min);
   else if (d.type == "loguniform" || d.type == "qloguniform") v = std::exp(d.min + u1 * (d.max - d.min));
-  else if (d.type == "normal" || d.type == "qnormal") v = d.mu + d.sigma * normal01(u1, u2);
-  else v = std::exp(d.mu + d.sigma * normal01(u1, u2));  // lognormal, qlognormal
+  else if (d.type == "normal" || d.type == "qnormal") v = d.mu + d.sigma * normal_quantile(u1);
+  else v = std::exp(d.mu + d.sigma * normal_quantile(u1));  // lognormal, qlognormal
   return number_text(quantize(v, d.q));
 }
 
@@ -147,10 +214,7 @@ Sample random_sample(const std::vector<Distribution>& space, uint64_t seed, int6
   std::mt19937_64 gen(seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(index) * 0xD1B54A32D192ED03ull + 1);
   std::uniform_real_distribution<double> u(0.0, 1.0);
   Sample s;
-  for (auto& d : space) {
-    const double a = u(gen), b = u(gen);
-    s.values[d.name] = draw(d, a, b);
-  }
+  for (auto& d : space) s.values[d.name] = draw(d, u(gen));
   return s;
 }
 

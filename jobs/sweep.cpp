@@ -5,11 +5,13 @@
 #include <regex>
 
 #include "jobs/schema.h"
+#include "jobs/sobol_directions.h"
+#include "jobs/tpe.h"
 
 namespace anneal::jobs {
 namespace fs = std::filesystem;
 
-Sweep load_sweep(const std::string& path, const std::vector<std::string>& sets) {
+Sweep load_sweep(const std::string& path, const std::vector<std::string>& sets, const std::string& dir) {
   std::error_code ec;
   if (!fs::is_regular_file(path, ec)) throw JobError(str("sweep file '", path, "' does not exist (or is not a file)"));
   Node tree = load_yaml_file(path);
@@ -17,7 +19,7 @@ Sweep load_sweep(const std::string& path, const std::vector<std::string>& sets) 
   validate(tree, sweep_schema());
   Sweep sw;
   sw.file = fs::absolute(path).lexically_normal().string();
-  sw.dir = fs::path(sw.file).parent_path().string();
+  sw.dir = dir.empty() ? fs::path(sw.file).parent_path().string() : dir;
   auto text = [&](const char* k, const std::string& d) {
     const Node* n = tree.find(k);
     return n && n->is_scalar() ? n->text : d;
@@ -46,15 +48,21 @@ Sweep load_sweep(const std::string& path, const std::vector<std::string>& sets) 
     if (!type || !type->is_scalar())
       throw JobError(str(s->origin.str(), ": sampling_algorithm: expected grid, random or {type: random, seed: N}"));
     sw.sampler = type->text;
-    if (sw.sampler != "grid" && sw.sampler != "random") {
+    if (sw.sampler != "grid" && sw.sampler != "random" && sw.sampler != "sobol" && sw.sampler != "bayesian") {
       std::string hint = closest(sw.sampler, {"grid", "random", "sobol", "bayesian"});
       throw JobError(str(type->origin.str(), ": sampling_algorithm: '", sw.sampler, "' is not one anneal has yet ",
-                         "(grid, random)", hint.empty() || hint == sw.sampler ? "" : "; did you mean '" + hint + "'?"));
+                         "(grid, random, sobol, bayesian)", hint.empty() || hint == sw.sampler ? "" : "; did you mean '" + hint + "'?"));
     }
     if (s->is_map()) {
       for (size_t i = 0; i < s->map.size(); ++i)
-        if (s->map[i].first != "type" && s->map[i].first != "seed")
-          throw JobError(str(s->key_origins[i].str(), ": sampling_algorithm.", s->map[i].first, ": unknown key (type, seed)"));
+        if (s->map[i].first != "type" && s->map[i].first != "seed" && s->map[i].first != "scramble")
+          throw JobError(str(s->key_origins[i].str(), ": sampling_algorithm.", s->map[i].first,
+                             ": unknown key (type, seed, scramble)"));
+      if (const Node* sc = s->find("scramble")) {
+        auto b = sc->as_bool();
+        if (!b) throw JobError(str(sc->origin.str(), ": sampling_algorithm.scramble: expected true or false"));
+        sw.scramble = *b;
+      }
       if (const Node* seed = s->find("seed")) {
         auto v = seed->as_int();
         if (!v || *v < 0) throw JobError(str(seed->origin.str(), ": sampling_algorithm.seed: expected a whole number >= 0"));
@@ -75,6 +83,10 @@ Sweep load_sweep(const std::string& path, const std::vector<std::string>& sets) 
   } else if (sw.sampler == "grid") {
     sw.max_total = 0;
   }
+  if (sw.sampler == "bayesian") check_tpe_space(sw.space);
+  if (sw.sampler == "sobol" && sw.space.size() > size_t(kSobolMaxDims))
+    throw JobError(str(tree.find("search_space")->origin.str(), ": search_space: sobol takes at most ", kSobolMaxDims,
+                       " parameters"));
   if (sw.sampler == "grid") {
     const int64_t size = static_cast<int64_t>(grid(sw.space).size());
     sw.max_total = sw.max_total > 0 ? std::min(sw.max_total, size) : size;
@@ -96,11 +108,17 @@ Sweep load_sweep(const std::string& path, const std::vector<std::string>& sets) 
   return sw;
 }
 
+Sample sweep_sample(const Sweep& sw, int64_t index, const std::vector<Observation>& history) {
+  if (sw.sampler == "bayesian") return tpe_sample(sw.space, history, sw.goal == "maximize", sw.seed, index);
+  return sweep_sample(sw, index);
+}
+
 Sample sweep_sample(const Sweep& sw, int64_t index) {
   if (sw.sampler == "grid") {
     auto all = grid(sw.space);
     return all.at(static_cast<size_t>(index) % all.size());
   }
+  if (sw.sampler == "sobol") return sobol_sample(sw.space, sw.seed, index, sw.scramble);
   return random_sample(sw.space, sw.seed, index);
 }
 

@@ -3,16 +3,20 @@
 // sweep file's errors.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <random>
 #include <set>
+#include <sstream>
 
 #include "jobs/early_termination.h"
 #include "jobs/search_space.h"
 #include "jobs/sweep.h"
+#include "jobs/tpe.h"
 
 using namespace anneal;
 using namespace anneal::jobs;
@@ -21,7 +25,7 @@ namespace {
 
 std::vector<TrialCurve> curves(std::vector<std::vector<double>> v) {
   std::vector<TrialCurve> out;
-  for (size_t i = 0; i < v.size(); ++i) out.push_back({"t" + std::to_string(i), v[i], false});
+  for (size_t i = 0; i < v.size(); ++i) out.push_back({"t" + std::to_string(i), v[i], false, int64_t(i)});
   return out;
 }
 
@@ -51,6 +55,19 @@ std::vector<double> draws(const std::string& yaml, int n = 4000) {
 }
 
 double phi(double z) { return 0.5 * std::erfc(-z / std::sqrt(2.0)); }
+
+// What a Python script (Debian's interpreter: SciPy and Optuna are the references) prints.
+std::string python_output(const std::string& script) {
+  const std::string file = (std::filesystem::temp_directory_path() /
+                            ("anneal_ref_" + std::to_string(::getpid()) + ".py")).string();
+  std::ofstream(file) << script;
+  FILE* p = popen((std::string(ANNEAL_TEST_PYTHON) + " " + file + " 2>&1").c_str(), "r");
+  std::string out;
+  char buf[4096];
+  while (p && fgets(buf, sizeof buf, p)) out += buf;
+  if (p) pclose(p);
+  return out;
+}
 
 }  // namespace
 
@@ -238,4 +255,167 @@ TEST(SweepFile, TrialsAreCheckedBeforeAnyRuns) {
   EXPECT_NE(err(head + "trial: {command: run}\nsearch_space: {lr: {type: uniform, min_value: 0, max_value: 1}}\n"
                        "sampling_algorithm: grid\n").find("grid takes choice parameters only"),
             std::string::npos);
+}
+
+TEST(SearchSpace, SobolEqualsScipysUnscrambledPointsAndScramblesBySeed) {
+  // SciPy's scipy.stats.qmc.Sobol (Debian's python3-scipy) as the reference
+  const int dims = 12, n = 128;
+  const std::string all = python_output(
+      "import warnings; warnings.simplefilter('ignore')\nfrom scipy.stats import qmc\n"
+      "for p in qmc.Sobol(" + std::to_string(dims) + ", scramble=False).random(" + std::to_string(n) + "):\n"
+      "    print(' '.join(repr(float(v)) for v in p))\n");
+  std::vector<double> ref;
+  if (all.find("No module named") != std::string::npos) GTEST_SKIP() << "SciPy is not installed (python3-scipy)";
+  std::istringstream in(all);
+  for (double v; in >> v;) ref.push_back(v);
+  ASSERT_EQ(ref.size(), size_t(dims * n)) << all.substr(0, 400);
+  for (int i = 0; i < n; ++i) {
+    auto pt = sobol_point(dims, uint64_t(i), false, 0);
+    for (int j = 0; j < dims; ++j) ASSERT_DOUBLE_EQ(pt[size_t(j)], ref[size_t(i * dims + j)]) << "point " << i << " dim " << j;
+  }
+  // scrambled: reproducible by seed, different across seeds, still in [0, 1) and balanced
+  EXPECT_EQ(sobol_point(3, 17, true, 4), sobol_point(3, 17, true, 4));
+  EXPECT_NE(sobol_point(3, 17, true, 4), sobol_point(3, 17, true, 5));
+  int low = 0;
+  for (int i = 0; i < 256; ++i) {
+    auto pt = sobol_point(2, uint64_t(i), true, 9);
+    ASSERT_GE(pt[0], 0.0);
+    ASSERT_LT(pt[0], 1.0);
+    low += pt[0] < 0.5;
+  }
+  EXPECT_EQ(low, 128);  // a digital shift keeps the net's balance: exactly half in each half
+  // the quantile function behind the normal forms
+  EXPECT_NEAR(normal_quantile(0.975), 1.959963984540054, 1e-12);
+  EXPECT_NEAR(normal_quantile(1e-10), -6.361340902404056, 1e-9);
+  EXPECT_NEAR(normal_quantile(0.5), 0.0, 1e-15);
+}
+
+namespace {
+double branin(double x1, double x2) {
+  const double b = 5.1 / (4 * M_PI * M_PI), c = 5 / M_PI, t = 1 / (8 * M_PI);
+  return std::pow(x2 - b * x1 * x1 + c * x1 - 6, 2) + 10 * (1 - t) * std::cos(x1) + 10;
+}
+double median_of(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+}  // namespace
+
+TEST(SearchSpace, TpeBeatsRandomOnBraninAndKeepsUpWithOptuna) {
+  auto space = parse_search_space(parse_yaml("x1: {type: uniform, min_value: -5, max_value: 10}\n"
+                                             "x2: {type: uniform, min_value: 0, max_value: 15}", "s"));
+  const int budget = 60;
+  std::vector<double> tpe_best, random_best;
+  for (uint64_t seed = 0; seed < 7; ++seed) {
+    std::vector<Observation> history;
+    double best_t = 1e300, best_r = 1e300;
+    for (int i = 0; i < budget; ++i) {
+      Sample s = tpe_sample(space, history, false, seed, i);
+      const double v = branin(std::stod(s.values["x1"]), std::stod(s.values["x2"]));
+      history.push_back({s, v});
+      best_t = std::min(best_t, v);
+      Sample r = random_sample(space, seed, i);
+      best_r = std::min(best_r, branin(std::stod(r.values["x1"]), std::stod(r.values["x2"])));
+    }
+    tpe_best.push_back(best_t);
+    random_best.push_back(best_r);
+  }
+  const double tpe = median_of(tpe_best), rnd = median_of(random_best);
+  EXPECT_LT(tpe, rnd) << "TPE " << tpe << " random " << rnd;
+  // Optuna's TPESampler (Debian's python3-optuna) with the same budget and startup
+  const std::string out = python_output(std::string() +
+      "import math, optuna; optuna.logging.set_verbosity(optuna.logging.ERROR)\n"
+      "def f(t):\n"
+      "    x1 = t.suggest_float('x1', -5, 10); x2 = t.suggest_float('x2', 0, 15)\n"
+      "    b = 5.1 / (4 * math.pi ** 2); c = 5 / math.pi; r = 1 / (8 * math.pi)\n"
+      "    return (x2 - b * x1 ** 2 + c * x1 - 6) ** 2 + 10 * (1 - r) * math.cos(x1) + 10\n"
+      "for seed in range(7):\n"
+      "    s = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=10))\n"
+      "    s.optimize(f, n_trials=" + std::to_string(budget) + ")\n"
+      "    print(s.best_value)\n");
+  if (out.find("No module named") != std::string::npos) GTEST_SKIP() << "Optuna is not installed (python3-optuna)";
+  std::istringstream in(out);
+  std::vector<double> optuna;
+  for (double v; in >> v;) optuna.push_back(v);
+  ASSERT_EQ(optuna.size(), 7u) << out.substr(0, 500);
+  const double ref = median_of(optuna);
+  std::printf("Branin, %d trials, median best of 7 seeds: anneal TPE %.4f, Optuna TPE %.4f, random %.4f (optimum 0.3979)\n",
+              budget, tpe, ref, rnd);
+  EXPECT_LE(tpe, ref * 1.25 + 0.02) << "TPE " << tpe << " Optuna " << ref;
+}
+
+TEST(EarlyTermination, AshaStopsBelowTheRungCutoff) {
+  // rungs at 1, 2, 4, 8 (grace 1, rf 2, max_t 10); values at rung 2 of earlier trials:
+  // 0.5, 0.7, 0.9 -> cutoff = 50th percentile = 0.7
+  auto p = policy("{type: asha, grace_period: 1, reduction_factor: 2, max_t: 10}");
+  EXPECT_TRUE(evaluates_at(p, 1) && evaluates_at(p, 2) && evaluates_at(p, 4) && evaluates_at(p, 8));
+  EXPECT_FALSE(evaluates_at(p, 3) || evaluates_at(p, 16));
+  auto c = curves({{0.1, 0.5}, {0.1, 0.7}, {0.1, 0.9}, {0.9, 0.6}, {0.9, 0.8}});
+  EXPECT_TRUE(cancels(p, true, c, 3, 2));   // 0.6 < 0.7
+  EXPECT_FALSE(cancels(p, true, c, 4, 2));  // 0.8 >= cutoff of {0.5, 0.7, 0.9, 0.6} = 0.65
+  EXPECT_FALSE(cancels(p, true, c, 0, 2));  // the first at the rung: nothing to compare with
+  // minimising: cutoff of -{0.5, 0.7, 0.9} at the 50th percentile = -0.7: 0.8 is worse
+  EXPECT_TRUE(cancels(p, false, c, 4, 2));
+  EXPECT_FALSE(cancels(p, false, c, 3, 2));  // 0.6 is better than 0.7
+  // rf 4: the top quarter passes: trial 3 meets {0.5, 0.7, 0.9}, whose 75th percentile is 0.8
+  auto q = policy("{type: asha, grace_period: 2, reduction_factor: 4}");
+  EXPECT_TRUE(cancels(q, true, c, 3, 2));   // 0.6 < 0.8
+  EXPECT_FALSE(cancels(q, true, c, 4, 2));  // {0.5, 0.6, 0.7, 0.9}: 75th percentile 0.75 <= 0.8
+}
+
+TEST(EarlyTermination, MedianMatchesOptunasMedianPruner) {
+  // curves reported one trial after another, as Optuna's study.optimize runs them
+  const std::vector<std::vector<double>> c = {
+      {0.9, 0.8, 0.7, 0.6, 0.5}, {0.95, 0.9, 0.85, 0.8, 0.75}, {0.7, 0.6, 0.55, 0.5, 0.45},
+      {0.99, 0.97, 0.96, 0.95, 0.94}, {0.8, 0.7, 0.5, 0.4, 0.3}, {0.85, 0.84, 0.83, 0.82, 0.81},
+      {0.6, 0.5, 0.4, 0.35, 0.3}, {0.9, 0.88, 0.6, 0.5, 0.4}};
+  for (const char* settings : {"{type: median, n_startup_trials: 2, n_warmup_steps: 1}",
+                               "{type: median, n_startup_trials: 3, n_warmup_steps: 0, interval_steps: 2}"}) {
+    auto p = policy(settings);
+    // anneal: trials one after another; a pruned trial keeps the values up to the prune
+    std::vector<TrialCurve> done;
+    std::vector<int> ours;
+    for (size_t t = 0; t < c.size(); ++t) {
+      int pruned = -1;
+      for (size_t k = 1; k <= c[t].size(); ++k) {
+        auto all = done;
+        all.push_back({"t", std::vector<double>(c[t].begin(), c[t].begin() + long(k)), false, int64_t(t)});
+        if (!should_cancel(p, false, all, all.size() - 1, int64_t(k)).empty()) {
+          pruned = int(k - 1);
+          break;
+        }
+      }
+      ours.push_back(pruned);
+      // a pruned trial is not "completed": Optuna leaves it out of the medians too
+      done.push_back({"t", pruned < 0 ? c[t] : std::vector<double>(c[t].begin(), c[t].begin() + pruned + 1),
+                      pruned < 0, int64_t(t)});
+    }
+    Node n = parse_yaml(settings, "p");
+    std::string py = "import optuna; optuna.logging.set_verbosity(optuna.logging.ERROR)\n";
+    py += "c = [";
+    for (auto& v : c) {
+      py += "[";
+      for (double x : v) py += std::to_string(x) + ",";
+      py += "],";
+    }
+    py += "]\np = optuna.pruners.MedianPruner(n_startup_trials=" + n.find("n_startup_trials")->text +
+          ", n_warmup_steps=" + n.find("n_warmup_steps")->text + ", interval_steps=" +
+          (n.find("interval_steps") ? n.find("interval_steps")->text : std::string("1")) + ")\n";
+    py += "s = optuna.create_study(direction='minimize', pruner=p)\nout = []\n"
+          "def f(trial):\n"
+          "    curve = c[trial.number]\n"
+          "    for step, v in enumerate(curve):\n"
+          "        trial.report(v, step)\n"
+          "        if trial.should_prune():\n"
+          "            out.append(step); raise optuna.TrialPruned()\n"
+          "    out.append(-1); return curve[-1]\n"
+          "s.optimize(f, n_trials=len(c))\nprint(' '.join(map(str, out)))\n";
+    const std::string out = python_output(py);
+    if (out.find("No module named") != std::string::npos) GTEST_SKIP() << "Optuna is not installed";
+    std::istringstream in(out);
+    std::vector<int> theirs;
+    for (int v; in >> v;) theirs.push_back(v);
+    EXPECT_EQ(ours, theirs) << settings << "\n" << out;
+    EXPECT_TRUE(std::any_of(ours.begin(), ours.end(), [](int v) { return v >= 0; })) << "nothing pruned: a weak case";
+  }
 }

@@ -167,7 +167,8 @@ def test_kill_9_of_the_sweep_then_resume_records_every_trial_once(anneal, tmp_pa
     trials = trials_of(anneal, sid)
     assert sorted(t["index"] for t in trials) == list(range(6))
     assert all(t["status"] in ("completed", "failed") for t in trials), trials
-    assert sum(t["status"] == "completed" for t in trials) >= 4
+    failed = [anneal.show(t["run_id"])["error"] for t in trials if t["status"] == "failed"]
+    assert all(t["status"] == "completed" for t in trials), failed  # orphaned trials finish too
     runs = [x for x in anneal.runs("--experiment", "sweeps") if x["kind"] != "sweep"]
     assert len(runs) == 6  # no trial ran twice
     assert anneal.show(sid)["status"] == "completed"

@@ -16,6 +16,7 @@
 #include "core/atomic_file.h"
 #include "core/read_file.h"
 #include "jobs/sweep.h"
+#include "jobs/tpe.h"
 #include "tools/anneal/resolve_id.h"
 #include "tracking/liveness.h"
 #include "tracking/registry.h"
@@ -46,10 +47,13 @@ struct Trial {
   pid_t supervisor = 0;     // our child, or 0 (adopted after a resume: watched through the registry)
   std::vector<double> curve;
   size_t checked = 0;       // intervals the policy has looked at
+  bool restarted = false;   // started again by a resumed sweep
+  int64_t started_pid = 0;  // the supervisor it was given (kept in sweep.json)
 };
 
 struct State {
   std::string sweep_id;
+  std::string dir;  // the sweep file's folder: where its trials' relative paths start
   std::vector<std::string> sets;
   int64_t next_index = 0;
   std::vector<Trial> trials;
@@ -59,14 +63,15 @@ json to_json(const State& s) {
   json t = json::array();
   for (auto& x : s.trials)
     t.push_back({{"index", x.index}, {"run_id", x.run_id}, {"values", x.values}, {"status", x.status},
-                 {"termination", x.termination}});
-  return {{"sweep", s.sweep_id}, {"sets", s.sets}, {"next_index", s.next_index}, {"trials", t}};
+                 {"termination", x.termination}, {"pid", x.started_pid}});
+  return {{"sweep", s.sweep_id}, {"dir", s.dir}, {"sets", s.sets}, {"next_index", s.next_index}, {"trials", t}};
 }
 
 State from_json(const json& j) {
   State s;
   s.sweep_id = j.at("sweep");
   s.sets = j.at("sets").get<std::vector<std::string>>();
+  s.dir = j.value("dir", "");
   s.next_index = j.at("next_index");
   for (auto& t : j.at("trials")) {
     Trial x;
@@ -75,6 +80,7 @@ State from_json(const json& j) {
     x.values = t.at("values").get<std::map<std::string, std::string>>();
     x.status = t.at("status");
     x.termination = t.value("termination", "");
+    x.started_pid = t.value("pid", int64_t(0));
     s.trials.push_back(std::move(x));
   }
   return s;
@@ -155,7 +161,15 @@ class SweepRunner {
   void launch(Registry& registry) {
     Trial t;
     t.index = st_.next_index;
-    const jobs::Sample sample = jobs::sweep_sample(sw_, t.index);
+    std::vector<jobs::Observation> history;
+    if (sw_.sampler == "bayesian")
+      for (auto& x : st_.trials) {
+        if (!is_terminal_status(x.status)) continue;
+        auto r = registry.get_run(x.run_id);
+        const double v = r ? objective(*r) : std::nan("");
+        if (std::isfinite(v)) history.push_back({{x.values}, v});
+      }
+    const jobs::Sample sample = jobs::sweep_sample(sw_, t.index, history);
     t.values = sample.values;
     std::string text;
     jobs::Job job = jobs::trial_job(sw_, sample, &text);
@@ -172,6 +186,8 @@ class SweepRunner {
     ++st_.next_index;
     save_state(run_.folder, st_);  // recorded before it starts: a crash now does not lose it
     st_.trials.back().supervisor = spawn(r.id);
+    st_.trials.back().started_pid = st_.trials.back().supervisor;
+    save_state(run_.folder, st_);
     std::cout << "anneal sweep: trial " << t.index << " " << r.id << " " << [&] {
       std::string o;
       for (auto& [k, v] : t.values) o += (o.empty() ? "" : ", ") + k + "=" + v;
@@ -217,6 +233,23 @@ class SweepRunner {
       if (is_terminal_status(t.status)) continue;
       auto r = registry.get_run(t.run_id);
       if (!r) continue;
+      // recorded, but the sweep died before starting it: start it now
+      // (a supervisor the dead sweep started may still be on its way to running)
+      if (t.supervisor == 0 && r->status == kQueued && r->pid <= 0 && !process_alive(t.started_pid)) {
+        if (!t.restarted) {
+          t.restarted = true;
+          t.supervisor = spawn(t.run_id);
+          t.started_pid = t.supervisor;
+          save_state(run_.folder, st_);
+          continue;
+        }
+        RunUpdate u;  // started twice and never reached running: give up on it
+        u.status = kFailed;
+        u.error = "its supervisor (anneal _attach) did not start";
+        u.ended = now_seconds();
+        registry.update_run(t.run_id, u);
+        r = registry.get_run(t.run_id);
+      }
       if (t.supervisor == 0 && !is_terminal_status(r->status) && !why_not_alive(*r, now_seconds()).empty()) {
         reap_stale_runs(registry, sw_.experiment);
         r = registry.get_run(t.run_id);
@@ -258,7 +291,7 @@ class SweepRunner {
     std::vector<jobs::TrialCurve> curves;
     for (auto& t : st_.trials) {
       if (t.status == kQueued && t.curve.empty()) {
-        curves.push_back({t.run_id, {}, false});
+        curves.push_back({t.run_id, {}, false, t.index});
         continue;
       }
       if (!is_terminal_status(t.status) || t.curve.empty()) {
@@ -266,7 +299,7 @@ class SweepRunner {
         t.curve.clear();
         for (auto& p : h[sw_.metric]) t.curve.push_back(p.value);
       }
-      curves.push_back({t.run_id, t.curve, t.status == kCompleted});
+      curves.push_back({t.run_id, t.curve, t.status == kCompleted, t.index});
     }
     for (size_t i = 0; i < st_.trials.size(); ++i) {
       Trial& t = st_.trials[i];
@@ -397,6 +430,7 @@ int sweep_run(const std::string& file, const std::vector<std::string>& sets, con
   State st;
   st.sweep_id = run.id;
   st.sets = sets;
+  st.dir = sw.dir;
   save_state(folder.dir, st);
   std::cout << "anneal: sweep " << run.id << " (experiment " << run.experiment << "), " << sw.max_total
             << " trials, " << sw.max_concurrent << " at once; records in " << folder.dir << std::endl;
@@ -422,7 +456,7 @@ int sweep_resume(const std::string& text, const RegistryArgs& reg) {
     return 2;
   }
   State st = from_json(json::parse(read_whole_file(run.folder + "/sweep.json", "sweep", 64 << 20)));
-  jobs::Sweep sw = jobs::load_sweep(run.folder + "/sweep.yaml", st.sets);
+  jobs::Sweep sw = jobs::load_sweep(run.folder + "/sweep.yaml", st.sets, st.dir);
   // trials whose runs outlived the sweep go on being watched; the rest keep their results
   for (auto& t : st.trials) {
     auto r = registry->get_run(t.run_id);
@@ -443,7 +477,7 @@ int sweep_show(const std::string& text, const RegistryArgs& reg, bool as_json) {
     return 2;
   }
   State st = from_json(json::parse(read_whole_file(run.folder + "/sweep.json", "sweep", 64 << 20)));
-  jobs::Sweep sw = jobs::load_sweep(run.folder + "/sweep.yaml", st.sets);
+  jobs::Sweep sw = jobs::load_sweep(run.folder + "/sweep.yaml", st.sets, st.dir);
   json trials = json::array();
   for (auto& t : st.trials) {
     auto r = registry->get_run(t.run_id);
