@@ -2,12 +2,14 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <cstdlib>
 #include <regex>
 
 #include "core/read_file.h"
+#include "core/utf8.h"
 
 namespace anneal::jobs {
 
@@ -139,6 +141,12 @@ Node convert(const YAML::Node& y, const std::string& file, int depth, size_t& bu
 }  // namespace
 
 Node parse_yaml(const std::string& text, const std::string& origin_name) {
+  // YAML is Unicode: bytes that are not UTF-8 would come back changed in resolved.yaml
+  const size_t bad = first_invalid_utf8(text);
+  if (bad != std::string::npos) {
+    const int line = 1 + static_cast<int>(std::count(text.begin(), text.begin() + long(bad), '\n'));
+    throw JobError(str(origin_name, ":", line, ": not valid UTF-8 (byte ", bad, "); YAML files are Unicode text"));
+  }
   try {
     YAML::Node y = YAML::Load(text);
     size_t budget = kMaxValues;

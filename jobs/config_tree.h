@@ -26,12 +26,14 @@ struct Origin {
   std::string str() const;  // "job.yaml:12", "--set"
 };
 
+struct MapEntry;
+
 struct Node {
   enum class Kind { Null, Scalar, Map, List };
   Kind kind = Kind::Null;
   std::string text;    // a scalar's text
   bool quoted = false; // a quoted scalar is a string whatever its text
-  std::vector<std::pair<std::string, Node>> map;  // in file order
+  std::vector<MapEntry> map;  // in file order (key, value) entries
   std::vector<Node> list;
   Origin origin;
   std::vector<Origin> key_origins;  // the line of each map key (parallel to `map`)
@@ -49,6 +51,14 @@ struct Node {
   std::optional<int64_t> as_int() const;
   std::optional<double> as_number() const;
   std::string describe() const;  // "the string 'abc'", "a map", "a list", "null"
+};
+
+// A map's entry. (Not std::pair<std::string, Node>: a pair needs Node complete, and a
+// vector of entries inside Node may only name an incomplete type.)
+struct MapEntry {
+  std::string first;
+  Node second;
+  MapEntry(std::string k, Node v) : first(std::move(k)), second(std::move(v)) {}
 };
 
 Node scalar(std::string text, bool quoted, Origin origin);

@@ -280,7 +280,8 @@ void check(const Node& n, const Spec& sp, const std::string& path) {
       std::vector<std::string> names;
       for (auto& [k, f] : sp.fields) names.push_back(k);
       for (size_t i = 0; i < n.map.size(); ++i) {
-        const auto& [k, v] = n.map[i];
+        const std::string& k = n.map[i].first;
+        const Node& v = n.map[i].second;
         auto it = std::find_if(sp.fields.begin(), sp.fields.end(), [&](auto& f) { return f.first == k; });
         if (it == sp.fields.end()) {
           if (sp.type == T::Settings) {

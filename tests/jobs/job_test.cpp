@@ -188,3 +188,7 @@ TEST(JobFile, AliasBombsAndDeepNestingAreRefused) {
   for (int i = 0; i < 100; ++i) deep += "[";
   EXPECT_HAS(error_of(deep + "\n"), "job.yaml");
 }
+
+TEST(JobFile, BytesThatAreNotUtf8AreRefused) {
+  EXPECT_HAS(error_of("command: echo\ntags: {a: \"caf\xe9\"}\n"), "job.yaml:2: not valid UTF-8");
+}
