@@ -149,11 +149,11 @@ Job from_tree(Node tree, const std::string& file, const std::string& dir) {
         throw JobError(str(d->origin.str(), ": device: expected auto, cpu, cuda or cuda:N, got '", d->text, "'"));
     }
   }
-  job.name = text_of(tree.find("name"), text_of(tree.find("display_name")));
-  job.experiment = text_of(tree.find("experiment"), text_of(tree.find("experiment_name"), "default"));
-  job.description = text_of(tree.find("description"));
-  if (const Node* t = tree.find("tags"))
-    for (auto& [k, v] : t->map) job.tags[k] = v.text;
+  RunHeader head = read_header(tree);
+  job.name = head.name;
+  job.experiment = head.experiment;
+  job.description = head.description;
+  job.tags = head.tags;
   if (const Node* e = tree.find("environment_variables"))
     for (auto& [k, v] : e->map) job.env[k] = v.text;
   job.command = text_of(cmd);
@@ -243,6 +243,16 @@ void check_name(const std::string& name, const Origin& where) {
   if (!ok)
     throw JobError(str(where.str(), ": experiment: '", name,
                        "' must be 1-100 letters, digits, '.', '_' or '-' (not starting with '.')"));
+}
+
+RunHeader read_header(const Node& tree) {
+  RunHeader h;
+  h.name = text_of(tree.find("name"), text_of(tree.find("display_name")));
+  h.experiment = text_of(tree.find("experiment"), text_of(tree.find("experiment_name"), "default"));
+  h.description = text_of(tree.find("description"));
+  if (const Node* t = tree.find("tags"))
+    for (auto& e : t->map) h.tags[e.first] = e.second.text;
+  return h;
 }
 
 Job load_job(const std::string& path, const std::vector<std::string>& sets) {

@@ -48,4 +48,15 @@ struct Resolved {
 };
 Resolved resolve(const Job& job, const RunValues& run);
 
+// What every file kind (job, sweep, pipeline) says of its run: name (or Azure ML's
+// display_name), experiment (or experiment_name), description, tags.
+struct RunHeader {
+  std::string name, experiment = "default", description;
+  std::map<std::string, std::string> tags;
+};
+RunHeader read_header(const Node& tree);
+
+// Experiment and step names become folder names (JobError at `where` otherwise).
+void check_name(const std::string& name, const Origin& where);
+
 }  // namespace anneal::jobs

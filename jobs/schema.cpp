@@ -188,6 +188,28 @@ Spec build_sweep_schema() {
   });
 }
 
+Spec build_pipeline_schema() {
+  return *object("", {
+      {"$schema", s(T::String, "accepted and ignored")},
+      {"type", choice({"pipeline"}, "pipeline")},
+      {"name", s(T::String, "the pipeline's display name")},
+      {"display_name", s(T::String, "Azure ML's name for `name`")},
+      {"experiment", s(T::String, "the experiment of the pipeline and its steps (default: default)")},
+      {"experiment_name", s(T::String, "Azure ML's name for `experiment`")},
+      {"description", s(T::String, "free text")},
+      {"tags", map_of(s(T::Scalar, ""), "tags of the pipeline's run")},
+      {"inputs", s(T::Any, "NAME: a value, {path: FILE_OR_FOLDER} or {value: V}, for ${{parent.inputs.NAME}}")},
+      {"settings", object("", {
+          {"continue_on_step_failure", s(T::Bool, "a failed step stops its descendants only (default false: all)")},
+          {"force_rerun", s(T::Bool, "run every step, reusing nothing")},
+          {"default_compute", choice({"local"}, "where steps run")},
+          {"max_concurrent_steps", integer(1, "steps at once (default: the cores)")},
+      })},
+      {"jobs", required(s(T::Any, "STEP: a command or train job (plus is_deterministic: false to never reuse it); "
+                                  "${{parent.jobs.STEP.outputs.NAME}} reads another step's output folder"))},
+  });
+}
+
 std::string type_name(const Spec& sp) {
   switch (sp.type) {
     case T::String: return sp.choices.empty() ? "a string" : "one of " + [&] {
@@ -330,6 +352,11 @@ const Spec& job_schema() {
 
 const Spec& sweep_schema() {
   static const Spec spec = build_sweep_schema();
+  return spec;
+}
+
+const Spec& pipeline_schema() {
+  static const Spec spec = build_pipeline_schema();
   return spec;
 }
 

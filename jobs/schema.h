@@ -36,6 +36,8 @@ struct Spec {
 const Spec& job_schema();
 // The sweep file (its `trial:` is a job, checked against job_schema per trial).
 const Spec& sweep_schema();
+// The pipeline file (its `jobs:` are steps, each checked as a job).
+const Spec& pipeline_schema();
 
 // Checks `root` against `spec`; throws the first problem as a JobError.
 void validate(const Node& root, const Spec& spec);

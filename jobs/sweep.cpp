@@ -20,15 +20,11 @@ Sweep load_sweep(const std::string& path, const std::vector<std::string>& sets, 
   Sweep sw;
   sw.file = fs::absolute(path).lexically_normal().string();
   sw.dir = dir.empty() ? fs::path(sw.file).parent_path().string() : dir;
-  auto text = [&](const char* k, const std::string& d) {
-    const Node* n = tree.find(k);
-    return n && n->is_scalar() ? n->text : d;
-  };
-  sw.name = text("name", text("display_name", ""));
-  sw.experiment = text("experiment", text("experiment_name", "default"));
-  sw.description = text("description", "");
-  if (const Node* t = tree.find("tags"))
-    for (auto& [k, v] : t->map) sw.tags[k] = v.text;
+  RunHeader head = read_header(tree);
+  sw.name = head.name;
+  sw.experiment = head.experiment;
+  sw.description = head.description;
+  sw.tags = head.tags;
   const Node* trial = tree.find("trial");
   if (trial->is_scalar()) {  // a path to a job file
     fs::path p = trial->text;

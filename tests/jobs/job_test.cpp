@@ -164,6 +164,7 @@ TEST(JobFile, TheDocsCarryTheSchemaTable) {
   const std::string docs = read_whole_file(ANNEAL_SOURCE_DIR "/docs/jobs.md", "test");
   EXPECT_HAS(docs, schema_markdown(job_schema()));
   EXPECT_HAS(docs, schema_markdown(sweep_schema()));
+  EXPECT_HAS(docs, schema_markdown(pipeline_schema()));
 }
 
 TEST(JobFile, Durations) {

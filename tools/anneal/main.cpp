@@ -8,6 +8,7 @@
 #include "jobs/schema.h"
 #include "tools/anneal/launch.h"
 #include "tools/anneal/run_command.h"
+#include "tools/anneal/pipeline_command.h"
 #include "tools/anneal/runs_command.h"
 #include "tools/anneal/sweep_command.h"
 #include "ui/server.h"
@@ -94,6 +95,21 @@ int main(int argc, char** argv) {
   sweep_resume_cmd->add_option("id", one_id, "The sweep's run id")->required();
   registry_options(sweep_resume_cmd, reg);
 
+  std::string pipeline_file;
+  std::vector<std::string> pipeline_sets;
+  bool force_rerun = false;
+  auto* pipeline = app.add_subcommand("pipeline", "Run a pipeline of cached steps, or show one");
+  pipeline->require_subcommand(1);
+  auto* pipeline_run_cmd = pipeline->add_subcommand("run", "Run pipeline.yaml: steps in dependency order, unchanged ones reused");
+  pipeline_run_cmd->add_option("file", pipeline_file, "The pipeline file (docs/jobs.md, Pipelines)")->required();
+  pipeline_run_cmd->add_option("--set", pipeline_sets, "Override a setting: key.path=value (repeatable)");
+  pipeline_run_cmd->add_flag("--force-rerun", force_rerun, "Run every step, reusing nothing");
+  registry_options(pipeline_run_cmd, reg);
+  auto* pipeline_show_cmd = pipeline->add_subcommand("show", "A pipeline's steps: status, run, reused from");
+  pipeline_show_cmd->add_option("id", one_id, "The pipeline's run id")->required();
+  pipeline_show_cmd->add_flag("--json", json, "JSON instead of text");
+  registry_options(pipeline_show_cmd, reg);
+
   bool detach = false;
   auto* resume = app.add_subcommand("resume", "Continue a failed or canceled run from its last checkpoint");
   resume->add_option("id", one_id, "Run id")->required();
@@ -108,8 +124,10 @@ int main(int argc, char** argv) {
   registry_options(attach, reg);
 
   bool sweep_schema_flag = false;
+  bool pipeline_schema_flag = false;
   auto* schema = app.add_subcommand("schema", "Print the job file's schema (Markdown)");
   schema->add_flag("--sweep", sweep_schema_flag, "The sweep file's schema instead");
+  schema->add_flag("--pipeline", pipeline_schema_flag, "The pipeline file's schema instead");
 
   anneal::ui::UiOptions uo;
   auto* ui = app.add_subcommand("ui", "Serve the runs page (and its JSON API)");
@@ -156,6 +174,8 @@ int main(int argc, char** argv) {
     if (rm->parsed()) return runs_rm(reg, ids, yes);
     if (exp->parsed()) return runs_export(reg, one_id, format, out);
     if (resume->parsed()) return resume_run(one_id, reg, detach);
+    if (pipeline_run_cmd->parsed()) return pipeline_run(pipeline_file, pipeline_sets, force_rerun, reg);
+    if (pipeline_show_cmd->parsed()) return pipeline_show(one_id, reg, json);
     if (sweep_show_cmd->parsed()) return sweep_show(one_id, reg, json);
     if (sweep_cancel_cmd->parsed()) return sweep_cancel(one_id, reg);
     if (sweep_resume_cmd->parsed()) return sweep_resume(one_id, reg);
@@ -174,8 +194,9 @@ int main(int argc, char** argv) {
       return anneal::ui::serve(uo);
     }
     if (schema->parsed()) {
-      std::cout << anneal::jobs::schema_markdown(sweep_schema_flag ? anneal::jobs::sweep_schema()
-                                                                    : anneal::jobs::job_schema());
+      std::cout << anneal::jobs::schema_markdown(sweep_schema_flag      ? anneal::jobs::sweep_schema()
+                                                 : pipeline_schema_flag ? anneal::jobs::pipeline_schema()
+                                                                        : anneal::jobs::job_schema());
       return 0;
     }
   } catch (const std::exception& e) {

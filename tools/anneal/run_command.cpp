@@ -22,6 +22,7 @@
 #include "runtime/device.h"
 #include "train/checkpoint.h"
 #include "jobs/supervisor.h"
+#include "tools/anneal/attach_process.h"
 #include "tools/anneal/resolve_id.h"
 #include "tracking/liveness.h"
 #include "tracking/registry.h"
@@ -41,11 +42,6 @@ std::string RegistryArgs::uri() const { return tracking_uri.empty() ? default_tr
 
 namespace {
 
-std::string self_exe() {
-  std::error_code ec;
-  auto p = fs::read_symlink("/proc/self/exe", ec);
-  return ec ? "anneal" : p.string();
-}
 
 // The built-in trainer's program: beside this one (build tree and install alike).
 std::string trainer_exe() {

@@ -17,6 +17,7 @@
 #include "core/read_file.h"
 #include "jobs/sweep.h"
 #include "jobs/tpe.h"
+#include "tools/anneal/attach_process.h"
 #include "tools/anneal/resolve_id.h"
 #include "tracking/liveness.h"
 #include "tracking/registry.h"
@@ -31,12 +32,6 @@ namespace {
 
 volatile sig_atomic_t g_stop = 0;
 void on_stop(int) { g_stop = 1; }
-
-std::string self_exe() {
-  std::error_code ec;
-  auto p = fs::read_symlink("/proc/self/exe", ec);
-  return ec ? "anneal" : p.string();
-}
 
 struct Trial {
   int64_t index = 0;
@@ -196,27 +191,9 @@ class SweepRunner {
   }
 
   pid_t spawn(const std::string& id) {
-    const std::string exe = self_exe();
-    std::vector<std::string> args = {exe, "_attach", id, "--runs-dir", reg_.root(), "--tracking-uri", reg_.uri(),
-                                     "--quiet"};
-    const pid_t pid = ::fork();
-    if (pid < 0) throw ValueError(str("anneal sweep: fork: ", std::strerror(errno)));
-    if (pid == 0) {
-      // each trial its share of the cores, so concurrent trials do not fight over them
-      const std::string n = std::to_string(threads_per_trial_);
-      ::setenv("ANNEAL_NUM_THREADS", n.c_str(), 1);
-      ::setenv("OMP_NUM_THREADS", n.c_str(), 1);
-      int devnull = ::open("/dev/null", O_RDWR);
-      ::dup2(devnull, 0);
-      ::dup2(devnull, 1);
-      signal(SIGINT, SIG_IGN);  // a Ctrl-C reaches the sweep, which cancels the trials itself
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(exe.c_str(), argv.data());
-      _exit(127);
-    }
-    return pid;
+    // each trial its share of the cores, so concurrent trials do not fight over them
+    const std::string n = std::to_string(threads_per_trial_);
+    return spawn_attach(id, reg_, {{"ANNEAL_NUM_THREADS", n}, {"OMP_NUM_THREADS", n}});
   }
 
   void reap_children() {
