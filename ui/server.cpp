@@ -259,6 +259,23 @@ class App {
                      {"trials", trials}});
       });
     });
+    s.Get(R"(/api/pipelines/([A-Za-z0-9._-]+))", [this](const httplib::Request& req, httplib::Response& res) {
+      answer(res, [&] {
+        auto reg = registry();
+        RunRecord run = get(*reg, req.matches[1]);
+        ANNEAL_CHECK(run.kind == "pipeline", ValueError, "run ", run.id, " is not a pipeline");
+        json st = json::parse(file_text(run.folder + "/pipeline.json", 16 << 20), nullptr, false);
+        ANNEAL_CHECK(!st.is_discarded(), ValueError, "pipeline ", run.id, " has no readable pipeline.json");
+        // the steps' statuses as the registry has them now (a step may have ended since)
+        for (auto& step : st["steps"]) {
+          const std::string id = step.value("run_id", "");
+          if (id.empty()) continue;
+          if (auto r = reg->get_run(id); r && step["status"] == "running") step["status"] = r->status;
+        }
+        st["pipeline"] = run_summary(run);
+        return st;
+      });
+    });
     s.Get("/api/compare", [this](const httplib::Request& req, httplib::Response& res) {
       answer(res, [&] {
         auto reg = registry();

@@ -5,7 +5,7 @@
 import { chromium } from "playwright-core";
 import fs from "node:fs";
 
-const [url, runA, runB, out, sweep] = process.argv.slice(2);
+const [url, runA, runB, out, sweep, pipeline] = process.argv.slice(2);
 const fail = (why) => { console.error("browser check: " + why); process.exit(1); };
 const userData = fs.mkdtempSync("/tmp/anneal-chromium-");
 // a fresh profile each time (playwright takes it as the persistent context's folder)
@@ -64,6 +64,17 @@ try {
     });
     if (dots < 200) fail(`the sweep's objective chart is blank (${dots} drawn pixels)`);
     await page.screenshot({ path: `${out}/sweep.png`, fullPage: true });
+  }
+  if (pipeline) {
+    // a pipeline's page: its steps drawn as a graph, each with its status and a link
+    await page.goto(`${url.replace(/\/$/, "")}/#/run/${pipeline}`, { waitUntil: "load" });
+    await page.waitForSelector("#graph .step", { timeout: 15000 });
+    const steps = await page.$$eval("#graph .step", (a) => a.map((s) => s.dataset.step + "=" + s.dataset.status));
+    const want = ["a=completed", "b=completed", "c=completed", "d=completed"];
+    if (want.some((w) => !steps.includes(w))) fail(`the pipeline graph shows ${steps}`);
+    const arrows = await page.$$eval("#graph path[marker-end]", (p) => p.length);
+    if (arrows !== 3) fail(`the pipeline graph has ${arrows} arrows, not 3 (a->b, b->d, c->d)`);
+    await page.screenshot({ path: `${out}/pipeline.png`, fullPage: true });
   }
   if (errors.length) fail("the page threw: " + errors.join("; "));
   console.log("browser check: ok");

@@ -15,6 +15,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tools"))
 from anneal_fixtures import Anneal  # noqa: E402
 from test_runs import command_job  # noqa: E402
 from test_sweeps import sweep_file  # noqa: E402
+from test_pipelines import make as make_pipeline  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PLAYWRIGHT_VERSION = "1.65.1"
@@ -77,16 +78,18 @@ def test_the_page_lists_runs_draws_their_curves_and_compares_them(anneal, tmp_pa
     sweep_dir.mkdir()
     sweep = anneal("sweep", sweep_file(sweep_dir, "{type: bandit, slack_factor: 0.2, delay_evaluation: 2}", pause=0.05))
     sweep_id = sweep.stdout.split("anneal: sweep ")[1].split()[0]
+    pipe = anneal("pipeline", "run", make_pipeline(tmp_path / "pipeline"))
+    pipeline_id = pipe.stdout.split("anneal: pipeline ")[1].split()[0]
     ui = Ui(anneal, tmp_path)
     try:
         out = os.environ.get("ANNEAL_UI_SCREENSHOTS") or str(tmp_path / "screenshots")
         os.makedirs(out, exist_ok=True)
         script = os.path.join(playwright_dir, "browser_check.mjs")  # beside its node_modules
         shutil.copy(os.path.join(HERE, "browser_check.mjs"), script)
-        r = subprocess.run(["node", script, f"http://127.0.0.1:{ui.port}/", a, b, out, sweep_id],
+        r = subprocess.run(["node", script, f"http://127.0.0.1:{ui.port}/", a, b, out, sweep_id, pipeline_id],
                            capture_output=True, text=True, timeout=180)
         assert r.returncode == 0, r.stdout + r.stderr
-        for shot in ("runs.png", "run.png", "compare.png", "sweep.png"):
+        for shot in ("runs.png", "run.png", "compare.png", "sweep.png", "pipeline.png"):
             assert os.path.getsize(os.path.join(out, shot)) > 5000, shot
     finally:
         ui.stop()

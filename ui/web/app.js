@@ -132,6 +132,7 @@ async function runPage(id) {
       <dt>folder</dt><dd><code>${esc(r.folder)}</code></dd>
     </dl>${active ? `<p><button class="danger" id="cancel">Cancel run</button></p>` : ""}</div>
     ${r.kind === "sweep" ? `<div id="sweep"></div>` : ""}
+    ${r.kind === "pipeline" ? `<div id="pipeline"></div>` : ""}
     <h2>Metrics</h2><div class="grid" id="charts">${user.length ? "" : `<p class="muted">no metrics yet</p>`}</div>
     ${system.length ? `<h2>System</h2><div class="grid" id="system"></div>` : ""}
     <h2>Params</h2>
@@ -152,6 +153,7 @@ async function runPage(id) {
   user.forEach(k => place("charts", k));
   system.forEach(k => place("system", k));
   if (r.kind === "sweep") await sweepSection(id);
+  if (r.kind === "pipeline") await pipelineSection(id);
   const pre = document.getElementById("stdout");
   pre.scrollTop = pre.scrollHeight;
   const cancel = document.getElementById("cancel");
@@ -207,6 +209,42 @@ async function sweepSection(id) {
       if (xs.every(v => Number.isFinite(v))) scatter(sw.metric + " against " + n, xs, "param:" + n, n);
     }
   }
+}
+
+// A pipeline's run page: its steps as a graph, in columns by depth, each box linking to the
+// step's run, coloured by status, with "reused from" when the cache supplied it.
+async function pipelineSection(id) {
+  const p = await api("/api/pipelines/" + encodeURIComponent(id));
+  const steps = p.steps, byName = new Map(steps.map(s => [s.name, s]));
+  const depth = new Map();
+  const level = s => depth.has(s.name) ? depth.get(s.name)
+    : (depth.set(s.name, 0), depth.set(s.name, s.deps.length ? 1 + Math.max(...s.deps.map(d => level(byName.get(d)))) : 0), depth.get(s.name));
+  steps.forEach(level);
+  const columns = [];
+  steps.forEach(s => { (columns[depth.get(s.name)] = columns[depth.get(s.name)] || []).push(s); });
+  const W = 190, H = 58, GX = 70, GY = 24;
+  const pos = new Map();
+  columns.forEach((col, c) => col.forEach((s, r) => pos.set(s.name, {x: 10 + c * (W + GX), y: 10 + r * (H + GY)})));
+  const width = 20 + columns.length * (W + GX), height = 20 + Math.max(...columns.map(c => c.length)) * (H + GY);
+  const colour = {completed: "#1f8a4c", failed: "#c23b32", running: "#2f6fdb", canceled: "#b7791f", skipped: "#9aa1ad", waiting: "#9aa1ad", queued: "#2f6fdb"};
+  const edges = steps.flatMap(s => s.deps.map(d => {
+    const a = pos.get(d), b = pos.get(s.name);
+    return `<path d="M${a.x + W} ${a.y + H / 2} C ${a.x + W + GX / 2} ${a.y + H / 2}, ${b.x - GX / 2} ${b.y + H / 2}, ${b.x} ${b.y + H / 2}"
+              stroke="#9aa1ad" fill="none" marker-end="url(#arrow)"/>`;
+  })).join("");
+  const boxes = steps.map(s => {
+    const q = pos.get(s.name), c = colour[s.status] || "#9aa1ad";
+    const label = s.reused_from ? "reused from " + s.reused_from.slice(-6) : s.status;
+    return `<a href="${s.run_id ? "#/run/" + encodeURIComponent(s.run_id) : "#"}" class="step" data-step="${esc(s.name)}" data-status="${esc(s.status)}">
+      <rect x="${q.x}" y="${q.y}" width="${W}" height="${H}" rx="6" fill="#fff" stroke="${c}" stroke-width="2"/>
+      <text x="${q.x + 10}" y="${q.y + 22}" font-weight="600">${esc(s.name)}</text>
+      <text x="${q.x + 10}" y="${q.y + 42}" fill="${c}" font-size="12">${esc(label)}</text></a>`;
+  }).join("");
+  document.getElementById("pipeline").innerHTML = `<h2>Steps</h2>
+    <div class="card"><svg id="graph" width="${width}" height="${height}" font-family="system-ui, sans-serif" font-size="13">
+      <defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse">
+        <path d="M 0 0 L 10 5 L 0 10 z" fill="#9aa1ad"/></marker></defs>${edges}${boxes}</svg></div>
+    ${steps.some(s => s.error) ? `<ul>${steps.filter(s => s.error).map(s => `<li><b>${esc(s.name)}</b>: <span class="error">${esc(s.error)}</span></li>`).join("")}</ul>` : ""}`;
 }
 
 async function comparePage(ids) {
