@@ -184,7 +184,15 @@ Spec build_sweep_schema() {
           {"n_warmup_steps", integer(0, "median: steps (intervals - 1) before it prunes (default 0)")},
           {"interval_steps", integer(1, "median: prune every this many steps (default 1)")},
       })},
-      {"compute", choice({"local"}, "local trial processes")},
+      {"compute", choice({"local", "slurm"}, "local trial processes (default), or one sbatch job per trial")},
+      {"slurm", object("sbatch settings of each trial (compute: slurm)", {
+          {"partition", s(T::String, "sbatch --partition")},
+          {"time", s(T::String, "sbatch --time per trial")},
+          {"account", s(T::String, "sbatch --account")},
+          {"cpus_per_trial", integer(1, "sbatch --cpus-per-task")},
+          {"gpus_per_trial", integer(0, "sbatch --gres=gpu:N")},
+          {"extra_args", list_of(s(T::String, ""), "more sbatch arguments")},
+      })},
   });
 }
 

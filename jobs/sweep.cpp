@@ -88,6 +88,26 @@ Sweep load_sweep(const std::string& path, const std::vector<std::string>& sets, 
     sw.max_total = sw.max_total > 0 ? std::min(sw.max_total, size) : size;
   }
   sw.policy = parse_policy(tree.find("early_termination"));
+  // compute: slurm: each trial is an sbatch job with the sweep's slurm settings
+  if (const Node* c = tree.find("compute"); c && c->text == "slurm") {
+    sw.compute = "slurm";
+    Node m;
+    m.kind = Node::Kind::Map;
+    if (const Node* sl = tree.find("slurm")) {
+      for (const char* k : {"partition", "time", "account"})
+        if (const Node* v = sl->find(k)) m.set(k, *v, {});
+      Node extra;
+      extra.kind = Node::Kind::List;
+      if (const Node* v = sl->find("cpus_per_trial")) extra.list.push_back(scalar("--cpus-per-task=" + v->text, true, {}));
+      if (const Node* v = sl->find("gpus_per_trial"); v && v->text != "0")
+        extra.list.push_back(scalar("--gres=gpu:" + v->text, true, {}));
+      if (const Node* v = sl->find("extra_args"))
+        for (auto& a : v->list) extra.list.push_back(a);
+      if (!extra.list.empty()) m.set("extra_args", extra, {});
+    }
+    sw.trial.set("compute", scalar("slurm", false, {}), {});
+    if (!m.map.empty()) sw.trial.set("slurm", m, {});
+  }
   // trial_timeout: each trial's limits.timeout (unless the trial sets its own)
   if (sw.trial_timeout_s > 0) {
     Node* limits = sw.trial.find("limits");

@@ -26,6 +26,7 @@ struct Sweep {
   int64_t max_total = 10, max_concurrent = 1, max_failed = 0;  // 0: no limit on failures
   double timeout_s = 0, trial_timeout_s = 0;
   PolicySpec policy;
+  std::string compute = "local";  // local or slurm (each trial an sbatch job)
   Node tree;  // the whole file after --set
 };
 

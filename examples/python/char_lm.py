@@ -40,7 +40,13 @@ def main():
     p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--context", type=int, default=128)
+    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--eval-every", type=int, default=0, help="steps between validation losses (0: at the end)")
     args = p.parse_args()
+    # inside `anneal run` / `anneal sweep` the run records the curves (anneal.tracking)
+    tracked = bool(os.environ.get("ANNEAL_RUN_ID"))
+    if tracked:
+        import anneal.tracking as mlflow
     data_parallel = int(os.environ.get("WORLD_SIZE", "1")) > 1
     rank, world = 0, 1
     if data_parallel:
@@ -57,7 +63,7 @@ def main():
     train, val = tokens[:split], tokens[split:]
     gpt = nn.GPT(len(vocab), context=args.context, n_layer=4, n_head=4, d_model=128)
     model = DDP(gpt) if data_parallel else gpt
-    opt = anneal.optim.AdamW(model.parameters(), lr=3e-4, weight_decay=0.01)
+    opt = anneal.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     windows = data.TextWindows(train, args.context)
     sampler = dist.DistributedSampler(windows, num_replicas=world, rank=rank) if data_parallel else None
     loader = data.DataLoader(windows, batch_size=args.batch // world, shuffle=not data_parallel, sampler=sampler,
@@ -72,13 +78,22 @@ def main():
         if step % 100 == 0 and rank == 0:
             rate = step * args.batch * args.context / (time.perf_counter() - start)
             print(f"step {step}  loss {loss.item():.4f}  {rate:.0f} tokens/s", flush=True)
+            if tracked:
+                mlflow.log_metrics({"loss": loss.item(), "tokens_per_s": rate}, step=step)
+        if tracked and rank == 0 and args.eval_every and step % args.eval_every == 0 and step < args.steps:
+            gpt.eval()
+            mlflow.log_metric("val_loss", validation_loss(gpt, val, args.context), step=step)
+            gpt.train()
         if step == args.steps:
             break
     if rank == 0:
         gpt.eval()
         print("--- sample ---")
         print(vocab.decode(gpt.generate(vocab.encode("And God said"), 300, temperature=0.8)))
-        print(f"validation loss: {validation_loss(gpt, val, args.context):.4f} nats/char after {step} steps")
+        final = validation_loss(gpt, val, args.context)
+        if tracked:
+            mlflow.log_metric("val_loss", final, step=step)
+        print(f"validation loss: {final:.4f} nats/char after {step} steps")
     if data_parallel:
         dist.destroy_process_group()
 

@@ -87,3 +87,49 @@ def test_compute_slurm_submits_one_batch_job_that_records_the_run(anneal, tmp_pa
         assert f"on {job_id}" in open(os.path.join(run["folder"], "stdout.log")).read()
     finally:
         cluster.__exit__(None, None, None)
+
+
+def test_a_sweep_on_slurm_submits_each_trial_and_runs_to_the_end(anneal, tmp_path):
+    from slurm import SlurmCluster, Unavailable
+    try:
+        cluster = SlurmCluster(tmp_path / "slurm").__enter__()
+    except Unavailable as e:
+        pytest.skip(f"SLURM: {e}")
+    try:
+        env = dict(cluster.env)
+        for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+            env.pop(k, None)
+        anneal.env.update(env)
+        anneal.env["ANNEAL_RUNS_DIR"] = anneal.root
+        write(tmp_path / "t.py", """\
+            import os, sys
+            import anneal.tracking as mlflow
+            x = float(sys.argv[1])
+            for i in range(3):
+                mlflow.log_metric("score", x * (i + 1))
+            print("on", os.environ.get("SLURM_JOB_ID"))
+            """)
+        sweep = write(tmp_path / "sweep.yaml", """\
+            experiment: slurm-sweep
+            trial:
+              command: /usr/bin/python3 t.py ${{search_space.x}}
+            search_space:
+              x: [1, 2, 3]
+            sampling_algorithm: grid
+            objective: {primary_metric: score, goal: maximize}
+            limits: {max_concurrent_trials: 2}
+            compute: slurm
+            slurm: {time: "00:05:00", cpus_per_trial: 1}
+            """)
+        r = anneal("sweep", sweep, timeout=240)
+        sid = r.stdout.split("anneal: sweep ")[1].split()[0]
+        trials = json.loads(anneal("sweep", "show", sid, "--json").stdout)["trials"]
+        errors = [anneal.show(t["run_id"])["error"] for t in trials]
+        assert [t["status"] for t in trials] == ["completed"] * 3, (errors, r.stdout)
+        for t in trials:
+            run = anneal.show(t["run_id"])
+            job_id = run["tags"]["slurm.job_id"]
+            assert f"on {job_id}" in open(os.path.join(run["folder"], "stdout.log")).read()
+        assert "best trial: 2" in r.stdout
+    finally:
+        cluster.__exit__(None, None, None)

@@ -214,9 +214,12 @@ void spawn_detached(const std::string& id, const RegistryArgs& reg, const std::s
   ::waitpid(pid, &st, 0);
 }
 
+}  // namespace
+
 // An sbatch script that runs `anneal _attach ID` on the allocated node.
-int submit_slurm(const jobs::Job& job, const RunRecord& run, const RunFolder& folder, const RegistryArgs& reg,
-                 Registry& registry) {
+std::string submit_to_slurm(const jobs::Job& job, const RunRecord& run, const RegistryArgs& reg,
+                            Registry& registry, bool quiet) {
+  const RunFolder folder{run.folder};
   std::string script = "#!/bin/sh\n";
   script += "#SBATCH --job-name=" + run.id + "\n";
   script += "#SBATCH --output=" + folder.file("slurm-%j.log") + "\n";
@@ -236,16 +239,16 @@ int submit_slurm(const jobs::Job& job, const RunRecord& run, const RunFolder& fo
     u.error = "sbatch failed: " + out;
     u.ended = now_seconds();
     registry.update_run(run.id, u);
-    std::cerr << "anneal run: sbatch failed: " << out << std::endl;
-    return 1;
+    if (!quiet) std::cerr << "anneal run: sbatch failed: " << out << std::endl;
+    return "";
   }
   registry.log_batch(run.id, {}, {}, {{"slurm.job_id", slurm_id}});
-  std::cout << "anneal: run " << run.id << " submitted to SLURM as job " << slurm_id << "; records in " << folder.dir
-            << std::endl;
-  return 0;
+  if (!quiet)
+    std::cout << "anneal: run " << run.id << " submitted to SLURM as job " << slurm_id << "; records in " << folder.dir
+              << std::endl;
+  return slurm_id;
 }
 
-}  // namespace
 
 tracking::RunRecord record_run(const jobs::Job& job, const std::string& job_text, const RegistryArgs& reg,
                               const RecordOptions& o) {
@@ -306,7 +309,7 @@ int run_job(const RunArgs& a) {
             << std::endl;
   if (job.compute == "slurm") {
     auto registry = Registry::open(a.reg.uri());
-    return submit_slurm(job, run, folder, a.reg, *registry);
+    return submit_to_slurm(job, run, a.reg, *registry, false).empty() ? 1 : 0;
   }
   if (a.detach) {
     spawn_detached(run.id, a.reg, folder.dir);

@@ -27,6 +27,11 @@ struct RunArgs {
 
 int run_job(const RunArgs& args);
 
+// Submits a recorded run (compute: slurm) as an sbatch job that runs `anneal _attach ID`
+// on its node; returns the SLURM job id ("" when sbatch refused, the run then failed).
+std::string submit_to_slurm(const jobs::Job& job, const tracking::RunRecord& run, const RegistryArgs& reg,
+                            tracking::Registry& registry, bool quiet);
+
 // Records a run of `job` (queued): its folder with job.yaml (= job_text), resolved.yaml and
 // environment.json, and its registry entry. Sweeps record their trials with it.
 struct RecordOptions {

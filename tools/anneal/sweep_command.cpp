@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -44,6 +45,7 @@ struct Trial {
   size_t checked = 0;       // intervals the policy has looked at
   bool restarted = false;   // started again by a resumed sweep
   int64_t started_pid = 0;  // the supervisor it was given (kept in sweep.json)
+  std::string slurm_job;    // its sbatch job (compute: slurm)
 };
 
 struct State {
@@ -58,7 +60,7 @@ json to_json(const State& s) {
   json t = json::array();
   for (auto& x : s.trials)
     t.push_back({{"index", x.index}, {"run_id", x.run_id}, {"values", x.values}, {"status", x.status},
-                 {"termination", x.termination}, {"pid", x.started_pid}});
+                 {"termination", x.termination}, {"pid", x.started_pid}, {"slurm_job", x.slurm_job}});
   return {{"sweep", s.sweep_id}, {"dir", s.dir}, {"sets", s.sets}, {"next_index", s.next_index}, {"trials", t}};
 }
 
@@ -76,6 +78,8 @@ State from_json(const json& j) {
     x.status = t.at("status");
     x.termination = t.value("termination", "");
     x.started_pid = t.value("pid", int64_t(0));
+    x.slurm_job = t.value("slurm_job", "");
+    if (!x.slurm_job.empty()) x.restarted = true;
     s.trials.push_back(std::move(x));
   }
   return s;
@@ -91,6 +95,18 @@ std::string fmt(double v) {
   char b[32];
   std::snprintf(b, sizeof b, "%.6g", v);
   return b;
+}
+
+// Whether SLURM still has the job pending or running (squeue).
+bool slurm_job_queued(const std::string& job) {
+  FILE* p = ::popen(("squeue -h -j " + job + " -o %T 2>/dev/null").c_str(), "r");
+  if (!p) return true;  // cannot tell: assume it is
+  char buf[256];
+  std::string out;
+  while (fgets(buf, sizeof buf, p)) out += buf;
+  const int rc = ::pclose(p);
+  if (rc != 0) return out.empty() ? false : true;
+  return out.find_first_not_of(" \n") != std::string::npos;
 }
 
 class SweepRunner {
@@ -180,8 +196,16 @@ class SweepRunner {
     st_.trials.push_back(t);
     ++st_.next_index;
     save_state(run_.folder, st_);  // recorded before it starts: a crash now does not lose it
-    st_.trials.back().supervisor = spawn(r.id);
-    st_.trials.back().started_pid = st_.trials.back().supervisor;
+    if (job.compute == "slurm") {
+      // the trial's supervisor runs on the node SLURM gives it; the registry says how it goes
+      const std::string slurm_id = submit_to_slurm(job, r, reg_, registry, true);
+      st_.trials.back().slurm_job = slurm_id;
+      st_.trials.back().restarted = true;  // never started again from here
+      if (slurm_id.empty()) st_.trials.back().status = kFailed;
+    } else {
+      st_.trials.back().supervisor = spawn(r.id);
+      st_.trials.back().started_pid = st_.trials.back().supervisor;
+    }
     save_state(run_.folder, st_);
     std::cout << "anneal sweep: trial " << t.index << " " << r.id << " " << [&] {
       std::string o;
@@ -211,8 +235,19 @@ class SweepRunner {
       auto r = registry.get_run(t.run_id);
       if (!r) continue;
       // recorded, but the sweep died before starting it: start it now
+      // a SLURM trial still queued whose job is no longer in the queue ended before it started
+      if (!t.slurm_job.empty() && r->status == kQueued && now_seconds() - r->created > 5 &&
+          !slurm_job_queued(t.slurm_job)) {
+        RunUpdate u;
+        u.status = kFailed;
+        u.error = "its SLURM job " + t.slurm_job + " left the queue without starting it";
+        u.ended = now_seconds();
+        registry.update_run(t.run_id, u);
+        r = registry.get_run(t.run_id);
+      }
       // (a supervisor the dead sweep started may still be on its way to running)
-      if (t.supervisor == 0 && r->status == kQueued && r->pid <= 0 && !process_alive(t.started_pid)) {
+      if (t.slurm_job.empty() && t.supervisor == 0 && r->status == kQueued && r->pid <= 0 &&
+          !process_alive(t.started_pid)) {
         if (!t.restarted) {
           t.restarted = true;
           t.supervisor = spawn(t.run_id);
@@ -301,6 +336,15 @@ class SweepRunner {
     auto r = registry.get_run(t.run_id);
     if (r && r->pid > 0 && r->host == this_host() && process_alive(r->pid)) ::kill(pid_t(r->pid), SIGTERM);
     else if (t.supervisor > 0) ::kill(t.supervisor, SIGTERM);
+    if (!t.slurm_job.empty() && r && r->status == kQueued) {
+      // not started yet: out of the queue, and the run ends here
+      std::system(("scancel " + t.slurm_job + " >/dev/null 2>&1").c_str());
+      RunUpdate q;
+      q.status = kCanceled;
+      q.error = why;
+      q.ended = now_seconds();
+      registry.update_run(t.run_id, q);
+    }
   }
 
   void cancel_all(Registry& registry, const std::string& why) {
