@@ -156,7 +156,6 @@ int supervise(const std::string& uri, const tracking::RunFolder& folder, trackin
   if (const char* m = std::getenv("ANNEAL_MONITOR_INTERVAL")) plan_monitor_s = std::strtod(m, nullptr);
   double last_sample = now_seconds();
   int64_t samples = 0;
-  const int metrics_fd = ::open(folder.metrics().c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   auto record_sample = [&](double now) {
     auto m = monitor.sample();
     std::string line = "{\"step\": " + std::to_string(samples) + ", \"time\": " + str(std::fixed, now);
@@ -168,7 +167,14 @@ int supervise(const std::string& uri, const tracking::RunFolder& folder, trackin
       points.push_back({k, v, samples, now});
     }
     line += "}\n";
-    if (metrics_fd >= 0) write_all(metrics_fd, line.data(), line.size());  // one write: whole lines
+    // opened for each sample: a resumed program may replace metrics.jsonl (dropping the
+    // steps it logs again), and an old descriptor would write into the replaced file
+    MetricsFileLock lock(folder, false);
+    const int metrics_fd = ::open(folder.metrics().c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (metrics_fd >= 0) {
+      write_all(metrics_fd, line.data(), line.size());  // one write: whole lines
+      ::close(metrics_fd);
+    }
     try {
       registry->log_batch(run.id, points);
     } catch (const std::exception&) {
@@ -273,7 +279,6 @@ int supervise(const std::string& uri, const tracking::RunFolder& folder, trackin
   ::kill(-child, SIGKILL);  // whatever it left behind in its group
   ::close(out_log);
   ::close(err_log);
-  if (metrics_fd >= 0) ::close(metrics_fd);
 
   const int code = exit_status_of(wait_status);
   run.ended = now_seconds();

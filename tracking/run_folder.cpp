@@ -1,5 +1,7 @@
 #include "tracking/run_folder.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -106,6 +108,14 @@ RunRecord read_run_json(const std::string& dir) {
   if (j.contains("exit_code") && j["exit_code"].is_number_integer()) r.exit_code = j["exit_code"].get<int>();
   r.folder = dir;
   return r;
+}
+
+MetricsFileLock::MetricsFileLock(const RunFolder& folder, bool exclusive) {
+  fd_ = ::open((folder.metrics() + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ >= 0) ::flock(fd_, exclusive ? LOCK_EX : LOCK_SH);  // (no lock file: appends go on unlocked)
+}
+MetricsFileLock::~MetricsFileLock() {
+  if (fd_ >= 0) ::close(fd_);
 }
 
 double now_seconds() {

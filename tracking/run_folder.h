@@ -45,6 +45,19 @@ RunFolder make_run_folder(const std::string& runs_root, const std::string& exper
 void write_run_json(const RunFolder& folder, const RunRecord& run);
 RunRecord read_run_json(const std::string& dir);
 
+// A lock on a run's metrics.jsonl between the processes that append to it (shared) and the
+// one that rewrites it when a resumed run drops the steps it will log again (exclusive).
+class MetricsFileLock {
+ public:
+  MetricsFileLock(const RunFolder& folder, bool exclusive);
+  ~MetricsFileLock();
+  MetricsFileLock(const MetricsFileLock&) = delete;
+  MetricsFileLock& operator=(const MetricsFileLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
 // The seconds since the epoch, as a double.
 double now_seconds();
 std::string this_host();

@@ -102,8 +102,9 @@ class Session {
       : run_(std::move(run)), folder_(std::move(folder)), uri_(std::move(uri)), owned_(owned) {
     const long ms = std::strtol(env_or("ANNEAL_TRACKING_FLUSH_MS", "1000").c_str(), nullptr, 10);
     interval_ = std::chrono::milliseconds(ms > 0 ? ms : 1000);
-    metrics_ = std::fopen(folder_.metrics().c_str(), "a");
-    ANNEAL_CHECK(metrics_ != nullptr, ValueError, "tracking: cannot append to '", folder_.metrics(), "'");
+    std::FILE* probe = std::fopen(folder_.metrics().c_str(), "a");
+    ANNEAL_CHECK(probe != nullptr, ValueError, "tracking: cannot append to '", folder_.metrics(), "'");
+    std::fclose(probe);
     thread_ = std::thread([this] {
       pthread_setname_np(pthread_self(), "anneal-tracking");
       loop();
@@ -150,8 +151,8 @@ class Session {
     }
     std::lock_guard<std::mutex> io(io_mu_);  // no flush writes meanwhile
     // the folder: metrics.jsonl without the records after `step`, replaced atomically
-    if (metrics_) std::fflush(metrics_);
     try {
+      MetricsFileLock lock(folder_, true);
       const std::string text = read_whole_file(folder_.metrics(), "tracking");
       std::string kept;
       size_t at = 0;
@@ -164,9 +165,7 @@ class Session {
         if (std::sscanf(line.c_str(), "{\"step\": %lld", reinterpret_cast<long long*>(&s)) == 1 && s > step) continue;
         kept += line + "\n";
       }
-      if (metrics_) std::fclose(metrics_);
       write_file_atomically(folder_.metrics(), [&](std::ostream& os) { os << kept; }, "tracking");
-      metrics_ = std::fopen(folder_.metrics().c_str(), "a");
       if (registry()) registry_->discard_metrics_after(run_.id, step);
     } catch (const std::exception& e) {
       warn(e.what());
@@ -182,8 +181,6 @@ class Session {
     }
     cv_.notify_all();
     if (thread_.joinable()) thread_.join();
-    if (metrics_) std::fclose(metrics_);
-    metrics_ = nullptr;
     if (owned_) {
       run_.status = status.value_or(kCompleted);
       run_.ended = now_seconds();
@@ -254,7 +251,7 @@ class Session {
   void write(const std::vector<Record>& records, const std::map<std::string, std::string>& params,
              const std::map<std::string, std::string>& tags, const std::vector<ArtifactRecord>& artifacts) {
     // The folder first (the source of truth), in one write per flush.
-    if (!records.empty() && metrics_) {
+    if (!records.empty()) {
       std::string text;
       text.reserve(records.size() * 64);
       for (auto& r : records) {
@@ -269,8 +266,13 @@ class Session {
         }
         text += "}\n";
       }
-      if (std::fwrite(text.data(), 1, text.size(), metrics_) != text.size() || std::fflush(metrics_) != 0)
+      // opened for each flush (once a second): another process of the run may have replaced
+      // the file (a resume's discard), and a held handle would write into the old one
+      MetricsFileLock lock(folder_, false);
+      std::FILE* f = std::fopen(folder_.metrics().c_str(), "a");
+      if (!f || std::fwrite(text.data(), 1, text.size(), f) != text.size() || std::fflush(f) != 0)
         warn("cannot append to " + folder_.metrics());
+      if (f) std::fclose(f);
     }
     try {
       merge_json_file(folder_.params(), params);
@@ -312,7 +314,6 @@ class Session {
   std::string uri_;
   bool owned_;
   std::chrono::milliseconds interval_{1000};
-  std::FILE* metrics_ = nullptr;
   std::unique_ptr<Registry> registry_;  // used by the flush thread only (and close, after it)
   bool warned_ = false;
 

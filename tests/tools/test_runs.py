@@ -218,9 +218,12 @@ TRAIN_JOB = """\
 
 
 def curves(folder):
+    """The training's records (the system/* samples depend on timing, and go)."""
     out = []
     for line in open(os.path.join(folder, "metrics.jsonl")):
         d = json.loads(line)
+        if any(k.startswith("system/") for k in d):
+            continue
         out.append({k: v for k, v in d.items() if k not in ("time", "time_s", "samples_per_s")})
     return out
 

@@ -14,6 +14,7 @@ import anneal._C.distributed as distributed
 import anneal._C.functional as functional
 import anneal._C.nn as nn
 import anneal._C.optim as optim
+import anneal._C.tracking as tracking
 import anneal._C.train as train
 
 class OutOfMemoryError:
