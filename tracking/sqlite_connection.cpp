@@ -32,9 +32,15 @@ class SqliteConnection final : public SqlConnection {
     // WAL: readers never block the writer and one writer at a time commits; NORMAL sync
     // in WAL mode survives a process crash (only a power loss may drop the last commits,
     // and the run folders keep those records anyway).
-    exec_plain("PRAGMA journal_mode=WAL");
-    exec_plain("PRAGMA synchronous=NORMAL");
-    exec_plain("PRAGMA foreign_keys=ON");
+    try {
+      exec_plain("PRAGMA journal_mode=WAL");
+      exec_plain("PRAGMA synchronous=NORMAL");
+      exec_plain("PRAGMA foreign_keys=ON");
+    } catch (...) {  // (not a database, say): the destructor will not run, so close it here
+      sqlite3_close(db_);
+      db_ = nullptr;
+      throw;
+    }
   }
   ~SqliteConnection() override {
     for (auto& [sql, st] : cache_) sqlite3_finalize(st);

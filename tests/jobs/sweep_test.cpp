@@ -29,7 +29,10 @@ std::vector<TrialCurve> curves(std::vector<std::vector<double>> v) {
   return out;
 }
 
-PolicySpec policy(const std::string& yaml) { return parse_policy(new Node(parse_yaml(yaml, "p.yaml"))); }
+PolicySpec policy(const std::string& yaml) {
+  const Node n = parse_yaml(yaml, "p.yaml");
+  return parse_policy(&n);
+}
 
 bool cancels(const PolicySpec& p, bool maximize, const std::vector<TrialCurve>& c, size_t t, int64_t k) {
   return !should_cancel(p, maximize, c, t, k).empty();
