@@ -162,14 +162,14 @@ Pipeline load_pipeline(const std::string& path, const std::vector<std::string>& 
     std::map<std::string, std::map<std::string, std::string>> fake;
     for (auto& d : st.deps)
       for (auto& o : declared_outputs(steps[d].tree)) fake[d][o] = "/nonexistent/" + d + "/" + o;
-    plan_step(p, st, fake, {});
+    plan_step(p, st, fake, {}, /*with_key=*/false);
   }
   return p;
 }
 
 StepPlan plan_step(const Pipeline& p, const PipelineStep& st,
                    const std::map<std::string, std::map<std::string, std::string>>& outputs,
-                   const std::vector<std::string>& skip) {
+                   const std::vector<std::string>& skip, bool with_key) {
   Node run_tree = st.tree, key_tree = st.tree;
   auto value_of = [&](const std::string& input, const std::string& step, const std::string& output) {
     if (!input.empty()) return p.inputs.at(input);
@@ -178,11 +178,9 @@ StepPlan plan_step(const Pipeline& p, const PipelineStep& st,
   replace_refs(run_tree, [&](const std::string& i, const std::string& s, const std::string& o, const Node&) {
     return value_of(i, s, o);
   });
-  const bool real = outputs.empty() || outputs.begin()->second.empty() ||
-                    outputs.begin()->second.begin()->second.rfind("/nonexistent/", 0) != 0;
   // the key sees what a reference points to by content, not where it is
   replace_refs(key_tree, [&](const std::string& i, const std::string& s, const std::string& o, const Node&) {
-    if (!real) return std::string("?");
+    if (!with_key) return std::string("?");
     if (!i.empty()) return p.input_is_path.count(i) ? content_hash(p.inputs.at(i), skip) : "value:" + p.inputs.at(i);
     return content_hash(outputs.at(s).at(o), skip);
   });
@@ -198,7 +196,7 @@ StepPlan plan_step(const Pipeline& p, const PipelineStep& st,
   } catch (const JobError& e) {
     throw JobError(str(e.what(), " [in pipeline step '", st.name, "']"));
   }
-  if (real) {
+  if (with_key) {
     Sha256 h;
     h.update(to_yaml(key_tree));
     h.update("\ncode:");

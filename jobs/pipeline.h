@@ -33,14 +33,15 @@ struct Pipeline {
 Pipeline load_pipeline(const std::string& path, const std::vector<std::string>& sets = {});
 
 // A step ready to run: its job (references replaced by paths), the YAML of it, and its
-// cache key. `outputs`: each finished step's output folders (step -> name -> path).
+// cache key (with_key false: not computed, as when the load checks each step with stand-in
+// paths). `outputs`: each finished step's output folders (step -> name -> path).
 struct StepPlan {
   Job job;
   std::string text, key;
 };
 StepPlan plan_step(const Pipeline& p, const PipelineStep& step,
                    const std::map<std::string, std::map<std::string, std::string>>& outputs,
-                   const std::vector<std::string>& skip_folders);
+                   const std::vector<std::string>& skip_folders, bool with_key = true);
 
 // The steps that depend on `name`, directly or not.
 std::vector<std::string> descendants(const Pipeline& p, const std::string& name);

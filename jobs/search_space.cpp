@@ -1,5 +1,6 @@
 #include "jobs/search_space.h"
 
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <random>
@@ -12,16 +13,11 @@
 namespace anneal::jobs {
 namespace {
 
+// The shortest text that reads back as the same double.
 std::string number_text(double v) {
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  // the shortest form that reads back the same
-  for (int p = 1; p < 17; ++p) {
-    char b[40];
-    std::snprintf(b, sizeof b, "%.*g", p, v);
-    if (std::strtod(b, nullptr) == v) return b;
-  }
-  return buf;
+  char buf[32];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, r.ptr);
 }
 
 double quantize(double v, double q) { return q > 0 ? std::round(v / q) * q : v; }
