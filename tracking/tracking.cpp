@@ -4,6 +4,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <condition_variable>
@@ -269,10 +270,18 @@ class Session {
       // opened for each flush (once a second): another process of the run may have replaced
       // the file (a resume's discard), and a held handle would write into the old one
       MetricsFileLock lock(folder_, false);
-      std::FILE* f = std::fopen(folder_.metrics().c_str(), "a");
-      if (!f || std::fwrite(text.data(), 1, text.size(), f) != text.size() || std::fflush(f) != 0)
-        warn("cannot append to " + folder_.metrics());
-      if (f) std::fclose(f);
+      // one write() on an O_APPEND descriptor: the line block lands whole even while other
+      // processes of the run append (stdio would split it into buffer-sized pieces)
+      const int fd = ::open(folder_.metrics().c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+      size_t done = 0;
+      while (fd >= 0 && done < text.size()) {
+        const ssize_t w = ::write(fd, text.data() + done, text.size() - done);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) break;
+        done += size_t(w);
+      }
+      if (fd < 0 || done != text.size()) warn("cannot append to " + folder_.metrics());
+      if (fd >= 0) ::close(fd);
     }
     try {
       merge_json_file(folder_.params(), params);
