@@ -7,11 +7,13 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <random>
+#include <stdexcept>
 #include <thread>
 
 #include "anneal.h"
@@ -21,13 +23,20 @@ using namespace anneal;
 
 namespace {
 
+// A fresh directory per process (mkdtemp, removed at exit): a name made from the pid alone
+// can be one an earlier, killed test run left behind once pids wrap around.
 std::string dir() {
-  static const std::string d = [] {
-    std::string p = ::testing::TempDir() + "anneal_fault_" + std::to_string(::getpid());
-    std::filesystem::create_directories(p);
-    return p;
+  // leaked on purpose: the atexit hook below runs after static destructors would have run
+  static const std::string* d = [] {
+    std::string templ = ::testing::TempDir() + "anneal_fault_XXXXXX";
+    if (::mkdtemp(templ.data()) == nullptr) throw std::runtime_error("mkdtemp failed for " + templ);
+    std::atexit([] {
+      std::error_code ec;
+      std::filesystem::remove_all(dir(), ec);
+    });
+    return new std::string(templ);
   }();
-  return d;
+  return *d;
 }
 std::string slurp(const std::string& p) {
   std::ifstream f(p, std::ios::binary);
