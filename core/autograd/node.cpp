@@ -10,6 +10,32 @@ namespace anneal {
 static std::atomic<uint64_t> g_next_sequence_nr{0};
 Node::Node() : sequence_nr_(g_next_sequence_nr.fetch_add(1)) {}
 
+Node::~Node() {
+  for (Edge& e : next_edges) autograd::release_node(std::move(e.fn));
+}
+
+namespace {
+struct ReleaseQueue {
+  std::vector<std::shared_ptr<Node>> pending;
+  bool draining = false;
+};
+thread_local ReleaseQueue t_release;
+}  // namespace
+
+void autograd::release_node(std::shared_ptr<Node>&& node) noexcept {
+  if (!node) return;
+  ReleaseQueue& q = t_release;
+  q.pending.push_back(std::move(node));
+  if (q.draining) return;  // an outer call is emptying the queue
+  q.draining = true;
+  while (!q.pending.empty()) {
+    std::shared_ptr<Node> next = std::move(q.pending.back());
+    q.pending.pop_back();
+    next.reset();  // a destructor run here queues what it owned
+  }
+  q.draining = false;
+}
+
 TensorList FunctionNode::apply(TensorList&& grads) {
   ANNEAL_CHECK(fn_ != nullptr, AutogradError, name_,
                ": Trying to backward through the graph a second time (or directly access saved tensors after they "
@@ -78,6 +104,8 @@ SavedTensor::SavedTensor(const Tensor& t, bool is_output) : is_output_(is_output
     grad_fn_ = t.grad_fn();
   }
 }
+
+SavedTensor::~SavedTensor() { autograd::release_node(std::move(grad_fn_)); }
 
 Tensor SavedTensor::unpack() const {
   if (!data_.defined()) return Tensor();

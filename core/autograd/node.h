@@ -30,7 +30,9 @@ struct Edge {
 class Node : public std::enable_shared_from_this<Node> {
  public:
   Node();
-  virtual ~Node() = default;
+  // Releases the next edges through autograd::release_node, so a chain of any length is
+  // torn down in a loop instead of one nested destructor per node.
+  virtual ~Node();
   virtual std::string name() const = 0;
   // grads[i] is the gradient of forward output i (may be undefined = zero). Returns one
   // gradient per next edge (undefined where there is none).
@@ -83,6 +85,11 @@ class SavedTensor {
  public:
   SavedTensor() = default;
   SavedTensor(const Tensor& t, bool is_output);
+  ~SavedTensor();  // hands the saved grad_fn to autograd::release_node
+  SavedTensor(const SavedTensor&) = default;
+  SavedTensor(SavedTensor&&) noexcept = default;
+  SavedTensor& operator=(const SavedTensor&) = default;
+  SavedTensor& operator=(SavedTensor&&) noexcept = default;
   Tensor unpack() const;
   bool defined() const { return data_.defined(); }
 
@@ -99,6 +106,12 @@ class SavedTensor {
 };
 
 namespace autograd {
+
+// Drops one owner of a node without recursing: a node freed here that owns the next one
+// queues it instead of destroying it from inside its own destructor, and the outermost
+// call empties the queue. Graphs of hundreds of thousands of chained ops (an unrolled RNN,
+// a long Python loop) would otherwise overflow the stack when they are freed.
+void release_node(std::shared_ptr<Node>&& node) noexcept;
 
 // The edge a gradient w.r.t. `t` must flow into (its grad_fn, or its accumulator if it
 // is a leaf that requires grad); invalid if `t` does not require grad.

@@ -32,6 +32,7 @@ inline bool gelu_uses_tanh(const std::string& approximate) {
 DType dtype_from_numpy(const py::dtype& dt);
 py::dtype numpy_dtype(DType dt);
 Tensor from_numpy(py::array arr);  // shares the array's memory
+bool has_native_byte_order(const py::dtype& dt);
 py::array to_numpy(const Tensor& t);  // shares the tensor's memory (CPU)
 
 void bind_tensor(py::module_& m);

@@ -76,8 +76,18 @@ py::dtype numpy_dtype(DType dt) {
   throw TypeError(str("numpy has no dtype for anneal.", dtype_name(dt), "; convert with .to(anneal.float32) first"));
 }
 
+bool has_native_byte_order(const py::dtype& dt) {
+  const char order = dt.attr("byteorder").cast<std::string>().at(0);
+  const char native = py::module_::import("sys").attr("byteorder").cast<std::string>() == "little" ? '<' : '>';
+  return order == '=' || order == '|' || order == native;
+}
+
 Tensor from_numpy(py::array arr) {
   const DType dt = dtype_from_numpy(arr.dtype());
+  // Sharing memory means reading it as it is: bytes of the other order would be garbage.
+  ANNEAL_CHECK(has_native_byte_order(arr.dtype()), ValueError,
+               "from_numpy: the array's byte order (", arr.dtype().attr("str").cast<std::string>(),
+               ") is not this machine's; convert it first, e.g. arr.astype(arr.dtype.newbyteorder('='))");
   const auto itemsize = py::ssize_t(element_size(dt));
   Shape shape, strides;
   for (py::ssize_t d = 0; d < arr.ndim(); ++d) {

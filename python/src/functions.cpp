@@ -35,6 +35,8 @@ Tensor make_tensor(py::object data, std::optional<DType> dtype, bool requires_gr
     if (!dtype && arr.dtype().kind() == 'f' && !py::isinstance<py::array>(data)) arr = arr.attr("astype")("float32");
     if (arr.dtype().kind() == 'i' && arr.dtype().itemsize() != 8 && !py::isinstance<py::array>(data))
       arr = arr.attr("astype")("int64");
+    // anneal.tensor copies, so it reads other byte orders by converting them (as torch.tensor)
+    if (!has_native_byte_order(arr.dtype())) arr = arr.attr("astype")(arr.dtype().attr("newbyteorder")("="));
     arr = np.attr("require")(arr, py::none(), "C");  // (ascontiguousarray turns a 0-d array into 1-d)
     t = from_numpy(arr).clone();
   }
@@ -357,7 +359,31 @@ void bind_functions(py::module_& m) {
       .def_property("lr", [](optim::Optimizer& o) { return o.param_groups().front().get("lr"); },
                     [](optim::Optimizer& o, double lr) {
                       for (auto& g : o.param_groups()) g.options["lr"] = lr;
-                    });
+                    })
+      // The pieces anneal.optim's PyTorch-style classes (param_groups as dicts, state,
+      // state_dict) are built from; options are numbers keyed by the C++ names.
+      .def("_group_count", [](optim::Optimizer& o) { return o.param_groups().size(); })
+      .def("_group_params", [](optim::Optimizer& o, size_t i) { return o.param_groups().at(i).params; })
+      .def("_add_param_group", [](optim::Optimizer& o, TensorList params, optim::Options options) {
+        o.add_param_group({std::move(params), std::move(options)});
+      }, py::keep_alive<1, 2>())
+      .def("_get_option", [](optim::Optimizer& o, size_t i, const std::string& key) {
+        return o.param_groups().at(i).get(key);
+      })
+      .def("_set_option", [](optim::Optimizer& o, size_t i, const std::string& key, double v) {
+        o.param_groups().at(i).options[key] = v;
+      })
+      .def("_options", [](optim::Optimizer& o, size_t i) { return o.param_groups().at(i).options; })
+      .def("_state_of", [](optim::Optimizer& o, const Tensor& p) { return o.state_of(p); })
+      .def("_state_dict", [](const optim::Optimizer& o) {
+        optim::OptimizerState s = o.state_dict();
+        return py::make_tuple(s.groups, s.state);
+      })
+      .def("_load_state_dict", [](optim::Optimizer& o, std::vector<optim::Options> groups,
+                                  std::map<int64_t, std::map<std::string, Tensor>> state) {
+        o.load_state_dict({std::move(groups), std::move(state)});
+      })
+      .def("_name", &optim::Optimizer::name);
   py::class_<optim::GradScaler>(optim_m, "GradScaler")
       .def(py::init([](double init_scale, double growth_factor, double backoff_factor, int64_t growth_interval,
                        bool enabled) {
@@ -389,6 +415,14 @@ void bind_functions(py::module_& m) {
         return new optim::Adam(std::move(params), lr, betas.first, betas.second, eps, wd, ams, capturable);
       }), py::arg("params"), py::arg("lr") = 1e-3, py::arg("betas") = std::make_pair(0.9, 0.999), py::arg("eps") = 1e-8,
           py::arg("weight_decay") = 0.0, py::arg("amsgrad") = false, py::arg("capturable") = false);
+  py::class_<optim::RMSprop, optim::Optimizer>(optim_m, "RMSprop")
+      .def(py::init<TensorList, double, double, double, double, double, bool>(), py::arg("params"), py::arg("lr") = 1e-2,
+           py::arg("alpha") = 0.99, py::arg("eps") = 1e-8, py::arg("weight_decay") = 0.0, py::arg("momentum") = 0.0,
+           py::arg("centered") = false, py::keep_alive<1, 2>());
+  py::class_<optim::Adagrad, optim::Optimizer>(optim_m, "Adagrad")
+      .def(py::init<TensorList, double, double, double, double, double>(), py::arg("params"), py::arg("lr") = 1e-2,
+           py::arg("lr_decay") = 0.0, py::arg("weight_decay") = 0.0, py::arg("initial_accumulator_value") = 0.0,
+           py::arg("eps") = 1e-10, py::keep_alive<1, 2>());
   py::class_<optim::AdamW, optim::Adam>(optim_m, "AdamW")
       .def(py::init([](TensorList params, double lr, std::pair<double, double> betas, double eps, double wd, bool ams,
                        bool capturable) {

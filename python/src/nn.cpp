@@ -24,6 +24,22 @@ class PyModule : public nn::Module {
   void add_module_public(const std::string& name, std::shared_ptr<nn::Module> m) { add_child(name, std::move(m)); }
 };
 
+// A module as a C++ container will hold it. For a module defined in Python the pointer
+// also owns the Python object: otherwise, once the last Python name for it went away, the
+// object (its class, attributes and forward) would be freed and the container would hold
+// a bare C++ Module. Python objects that refer to the container still form ordinary,
+// collectable cycles only through Python attributes.
+std::shared_ptr<nn::Module> hold(py::handle h) {
+  auto sp = h.cast<std::shared_ptr<nn::Module>>();
+  if (!dynamic_cast<PyModule*>(sp.get())) return sp;
+  auto* owner = new py::object(py::reinterpret_borrow<py::object>(h));
+  return std::shared_ptr<nn::Module>(sp.get(), [owner, sp](nn::Module*) {
+    if (!Py_IsInitialized()) return;  // at interpreter exit: leave it to the process's end
+    py::gil_scoped_acquire gil;
+    delete owner;
+  });
+}
+
 py::dict to_dict(const nn::StateDict& sd) {
   py::module_ collections = py::module_::import("collections");
   py::object d = collections.attr("OrderedDict")();
@@ -51,10 +67,10 @@ void bind_nn(py::module_& root) {
       .def("register_buffer", [](nn::Module& self, const std::string& name, const Tensor& t) {
         return self.register_buffer(name, t);
       })
-      .def("add_module", [](nn::Module& self, const std::string& name, std::shared_ptr<nn::Module> child) {
+      .def("add_module", [](nn::Module& self, const std::string& name, py::object child) {
         auto* py_self = dynamic_cast<PyModule*>(&self);
         ANNEAL_CHECK(py_self != nullptr, TypeError, "add_module: only modules defined in Python take new children");
-        py_self->add_module_public(name, std::move(child));
+        py_self->add_module_public(name, hold(child));
       })
       .def("parameters", &nn::Module::parameters, py::arg("recurse") = true)
       .def("named_parameters", [](const nn::Module& self, bool recurse) {
@@ -95,7 +111,12 @@ void bind_nn(py::module_& root) {
         for (auto [k, v] : d) sd.emplace_back(k.cast<std::string>(), v.cast<Tensor>());
         self.load_state_dict(sd, strict);
       }, py::arg("state_dict"), py::arg("strict") = true)
-      .def("apply", [](nn::Module& self, const std::function<void(nn::Module&)>& fn) { self.apply(fn); })
+      // children first, then the module itself, as PyTorch; each one as its Python object
+      .def("apply", [](py::object self, py::function fn) {
+        for (auto& [name, child] : self.cast<nn::Module&>().named_children()) py::cast(child).attr("apply")(fn);
+        fn(self);
+        return self;
+      }, py::arg("fn"))
       .def("type_name", &nn::Module::type_name)
       .def("__repr__", &nn::Module::to_string);
 
@@ -142,19 +163,19 @@ void bind_nn(py::module_& root) {
   layer<nn::Sequential>(m, "Sequential")
       .def(py::init([](py::args mods) {
         auto s = std::make_shared<nn::Sequential>();
-        for (py::handle h : mods) s->push_back(h.cast<std::shared_ptr<nn::Module>>());
+        for (py::handle h : mods) s->push_back(hold(h));
         return s;
       }))
-      .def("append", &nn::Sequential::push_back)
+      .def("append", [](nn::Sequential& s, py::object m) { s.push_back(hold(m)); })
       .def("__len__", &nn::Sequential::size)
       .def("__getitem__", &nn::Sequential::operator[]);
   layer<nn::ModuleList>(m, "ModuleList")
       .def(py::init([](py::iterable mods) {
         auto s = std::make_shared<nn::ModuleList>();
-        for (py::handle h : mods) s->push_back(h.cast<std::shared_ptr<nn::Module>>());
+        for (py::handle h : mods) s->push_back(hold(h));
         return s;
       }), py::arg("modules") = py::list())
-      .def("append", &nn::ModuleList::push_back)
+      .def("append", [](nn::ModuleList& s, py::object m) { s.push_back(hold(m)); })
       .def("__len__", &nn::ModuleList::size)
       .def("__getitem__", &nn::ModuleList::operator[])
       .def("__iter__", [](const nn::ModuleList& l) {

@@ -207,6 +207,21 @@ TEST(Autograd, DeepChainDoesNotOverflowTheStack) {
   EXPECT_NEAR(x.grad().item<double>(), std::pow(1.0001, 10000), 1e-6);
 }
 
+// Freeing a graph that was never run backward: 400,000 nodes, each owning the previous
+// through its edge and (for y * x) through a saved input. A recursive teardown needs a
+// stack frame per node and overflows long before this.
+TEST(Autograd, FreeingAVeryLongGraphDoesNotRecurse) {
+  Tensor x = tensor({1.0, 2.0}, DType::Float32).set_requires_grad();
+  std::weak_ptr<Node> first;
+  {
+    Tensor y = x * 1.0;
+    first = y.grad_fn();
+    for (int i = 0; i < 400000; ++i) y = (i % 2) ? y * x : y * 1.0;
+    EXPECT_FALSE(first.expired());
+  }
+  EXPECT_TRUE(first.expired()) << "the graph was not freed with its last tensor";
+}
+
 TEST(Autograd, SavedTensorsAreFreedAfterBackward) {
   Tensor x = rand({1000}, DType::Float64).set_requires_grad();
   std::weak_ptr<TensorImpl> saved;
