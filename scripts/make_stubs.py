@@ -97,7 +97,9 @@ def valid(code):
 def python_signature(fn, name, method):
     """A Python-defined function: its wrapped pybind11 function's signature when it is a
     functools.wraps wrapper (Tensor methods made from functions), else its own."""
-    if getattr(fn, "__wrapped__", None) is not None:
+    if inspect.isfunction(getattr(fn, "__wrapped__", None)):  # a wrapper of a Python function
+        sigs, doc = python_signature(fn.__wrapped__, name, False)
+    elif getattr(fn, "__wrapped__", None) is not None:
         sigs, doc = signatures(fn.__wrapped__, fn.__wrapped__.__name__)
         sigs = [s and re.sub(r"^\w+\(", f"{name}(", s) for s in sigs]
     else:

@@ -122,6 +122,11 @@ class _GraphScope(contextlib.ContextDecorator):
         return False
 
 
+from anneal import _surface  # noqa: E402
+
+_surface._install(globals())
+from anneal._device import device  # noqa: E402,F401
+
 cuda.stream = _StreamScope
 cuda.graph = _GraphScope
 autograd.no_grad = no_grad
