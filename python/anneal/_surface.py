@@ -484,8 +484,13 @@ def split(tensor, split_size_or_sections, dim=0):
     return tuple(out)
 
 
+def _select(input, dim, index):
+    d = _norm_dim(dim, input.dim())
+    return _c_getitem(input, (slice(None),) * d + (int(index),))
+
+
 def unbind(input, dim=0):
-    return tuple(input.select(dim, i) for i in range(input.shape[dim]))
+    return tuple(_select(input, dim, i) for i in range(input.shape[dim]))
 
 
 def repeat(self, *sizes):
@@ -969,6 +974,7 @@ def _install(ns):
                normal_, uniform_, bernoulli_, exponential_, random_, add_):
         setattr(T, fn.__name__, fn)
     T.type = _type
+    T.select = _select
     T.half, T.bfloat16, T.int, T.bool, T.byte, T.short = (_cast(d) for d in (
         _C.float16, _C.bfloat16, _C.int32, _C.bool, _C.uint8, _C.int32))
     for fn in (split, unbind, roll, flip, cumsum, cumprod, sort, argsort, topk, kthvalue, median, multinomial,

@@ -1,0 +1,164 @@
+"""PyTorch's tensor surface as anneal offers it (anneal/_surface.py), against Debian's
+PyTorch on the same inputs through test_ops.check: outputs and gradients, with
+non-contiguous and empty inputs where the op takes them."""
+import copy
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+import anneal
+from test_ops import check, make
+
+
+@pytest.mark.parametrize("key", [
+    "[:, [-1], :]", "[[0, 1], [1, 2]]", "[:, [0, 2]]", "[..., [1, 3]]", "[0, [0, 2], 1:3]",
+    "[:, [[0], [2]], [1, 3]]", "[[0, 1], :, [1, 2]]", "[[1, 0]]", "[:, [True, False, True]]", "[[-1, 0], 2]",
+    "[:, []]",
+])
+@pytest.mark.parametrize("noncontig", [False, True])
+def test_advanced_indexing_reads_and_gradients(key, noncontig):
+    arr = make((2, 3, 4))
+    check(lambda x: eval("x" + key), lambda x: eval("x" + key), arr, noncontig=noncontig and False)
+    if noncontig:  # a transposed view indexed the same way
+        check(lambda x: eval("x.transpose(0, 2)" + key.replace("[:, [0, 2]]", "[:, [0, 2]]")),
+              lambda x: eval("x.transpose(0, 2)" + key), make((4, 3, 2)))
+
+
+def test_mask_indexing_and_assignment():
+    arr = make((3, 4))
+    check(lambda x: x[x > 0], lambda x: x[x > 0], arr)
+    for key, value in (("[[0, 2]]", 5.0), ("[:, [1, 3]]", -1.0), ("[[0, 1], [2, 3]]", 7.0)):
+        a, t = anneal.tensor(arr), torch.tensor(arr)
+        exec("a" + key + " = value")
+        exec("t" + key + " = value")
+        np.testing.assert_array_equal(a.numpy(), t.numpy())
+    a, t = anneal.tensor(arr), torch.tensor(arr)
+    a[a > 0] = 0.0
+    t[t > 0] = 0.0
+    np.testing.assert_array_equal(a.numpy(), t.numpy())
+    a, t = anneal.tensor(arr), torch.tensor(arr)
+    a[:, [0, 2]] = anneal.tensor(np.ones((3, 2)))
+    t[:, [0, 2]] = torch.tensor(np.ones((3, 2)))
+    np.testing.assert_array_equal(a.numpy(), t.numpy())
+    with pytest.raises(IndexError, match="out of bounds"):
+        anneal.tensor(arr)[:, [4]]
+
+
+@pytest.mark.parametrize("fn", [
+    lambda L, x: L.roll(x, 2, 1), lambda L, x: L.roll(x, -1, 0), lambda L, x: L.roll(x, (1, 2), (0, 1)),
+    lambda L, x: L.roll(x, 3), lambda L, x: L.flip(x, [0]), lambda L, x: L.flip(x, (0, 1)),
+    lambda L, x: L.cumsum(x, 1), lambda L, x: L.cumsum(x, 0), lambda L, x: L.cumprod(x, 1),
+    lambda L, x: L.sort(x, 1).values, lambda L, x: L.sort(x, 0, descending=True).values,
+    lambda L, x: L.topk(x, 2, 1).values, lambda L, x: L.topk(x, 2, 0, largest=False).values,
+    lambda L, x: L.kthvalue(x, 2, 1).values, lambda L, x: L.median(x, 1).values,
+    lambda L, x: L.diag(x), lambda L, x: L.diag(x, 1), lambda L, x: L.diag(x[0]), lambda L, x: L.diag(x[0], -1),
+    lambda L, x: L.trace(x), lambda L, x: x.split([1, 2], 0)[1], lambda L, x: x.split(2, 1)[1],
+    lambda L, x: L.unbind(x, 1)[2], lambda L, x: x.view_as(x.t()), lambda L, x: x.reshape_as(x.t()),
+    lambda L, x: x[:1].expand_as(x), lambda L, x: x.max(1).values, lambda L, x: x.min(0).values,
+    lambda L, x: x.repeat(2, 1), lambda L, x: L.nan_to_num(x / (x > 0)), lambda L, x: L.einsum("ij,kj->ik", x, x),
+    lambda L, x: L.einsum("ij->ji", x), lambda L, x: L.einsum("ij->j", x),
+    lambda L, x: L.baddbmm((x @ x.t()).unsqueeze(0), x.unsqueeze(0), x.t().unsqueeze(0), beta=0.5, alpha=2.0),
+    lambda L, x: x.sum(dtype=L.float64), lambda L, x: L.div(x, 0.7, rounding_mode="floor"),
+    lambda L, x: L.remainder(x, 0.7), lambda L, x: (x // 0.3).detach() + x,  # (torch: no gradient of //)
+])
+@pytest.mark.parametrize("noncontig", [False, True])
+def test_composed_ops_match_torch(fn, noncontig):
+    check(lambda x: fn(anneal, x), lambda x: fn(torch, x), make((3, 4)) if not noncontig else make((3, 3)),
+          noncontig=noncontig)
+
+
+def test_indices_match_torch():
+    arr = make((4, 5))
+    a, t = anneal.tensor(arr), torch.tensor(arr)
+    np.testing.assert_array_equal(a.topk(3, 1).indices.numpy(), t.topk(3, 1).indices.numpy())
+    np.testing.assert_array_equal(anneal.argsort(a, 0).numpy(), torch.argsort(t, 0).numpy())
+    np.testing.assert_array_equal(a.sort(1, descending=True).indices.numpy(), t.sort(1, descending=True).indices.numpy())
+    v, i = a.max(1)
+    assert v.shape == (4,) and i.dtype == anneal.int64
+
+
+@pytest.mark.parametrize("shape", [(0,), (0, 3), (2, 0)])
+def test_empty_inputs(shape):
+    arr = np.zeros(shape)
+    check(lambda x: anneal.flip(x, [0]), lambda x: torch.flip(x, [0]), arr)
+    check(lambda x: anneal.roll(x, 1, 0), lambda x: torch.roll(x, 1, 0), arr)
+    check(lambda x: anneal.cumsum(x, -1), lambda x: torch.cumsum(x, -1), arr)
+
+
+def test_factories_take_device_dtype_and_requires_grad():
+    for f in (anneal.zeros, anneal.ones, anneal.rand, anneal.randn, anneal.empty):
+        t = f(2, 3, device=anneal.device("cpu"), dtype=anneal.float64, requires_grad=True)
+        assert t.shape == (2, 3) and t.dtype == anneal.float64 and t.requires_grad and t.device.type == "cpu"
+        assert f((4,)).shape == (4,)
+    assert anneal.full((2,), 3, device="cpu", dtype=anneal.float32).tolist() == [3.0, 3.0]
+    assert anneal.arange(5, device="cpu").tolist() == [0, 1, 2, 3, 4]
+    assert anneal.tensor([1, 2], device=anneal.device("cpu"), dtype=anneal.float64).dtype == anneal.float64
+    anneal.manual_seed(0)
+    r = anneal.randint(10, (1000,))
+    assert r.dtype == anneal.int64 and int(r.min()) >= 0 and int(r.max()) <= 9 and r.shape == (1000,)
+    assert anneal.randint(3, 5, (7,)).min().item() >= 3
+    assert sorted(anneal.randperm(6).tolist()) == list(range(6))
+    assert anneal.eye(2, 3).tolist() == torch.eye(2, 3).tolist()
+    x = anneal.ones(2, dtype=anneal.float64)
+    assert x.new_zeros(3).dtype == anneal.float64 and x.new_ones((2, 2)).shape == (2, 2)
+    assert x.new_full((2,), 4.0).tolist() == [4.0, 4.0] and x.new_tensor([1, 2]).dtype == anneal.float64
+    assert x.new(3).shape == (3,) and x.new([5.0]).tolist() == [5.0]
+    assert anneal.zeros_like(x, dtype=anneal.float32).dtype == anneal.float32
+
+
+def test_device_object():
+    d = anneal.device("cuda", 1)
+    assert (d.type, d.index, str(d), repr(d)) == ("cuda", 1, "cuda:1", "device(type='cuda', index=1)")
+    assert anneal.device("cpu") == "cpu" and anneal.ones(1).device == anneal.device("cpu")
+    assert anneal.ones(1).to(anneal.device("cpu")).device.type == "cpu"
+    with pytest.raises(RuntimeError, match="Expected one of cpu, cuda"):
+        anneal.device("tpu")
+    with pytest.raises(RuntimeError, match="Invalid device string"):
+        anneal.device("cuda:x")
+
+
+def test_in_place_initialisers_and_legacy_forms():
+    anneal.manual_seed(1)
+    w = anneal.empty(20000, dtype=anneal.float64)
+    w.normal_(2.0, 0.5)
+    assert abs(w.mean().item() - 2.0) < 0.02 and abs(w.std().item() - 0.5) < 0.02
+    w.uniform_(-3, -1)
+    assert -3 <= w.min().item() and w.max().item() <= -1 and abs(w.mean().item() + 2) < 0.03
+    w.zero_().add_(2.0, anneal.ones(20000, dtype=anneal.float64))  # legacy add_(value, tensor)
+    assert w.sum().item() == 40000
+    x = anneal.tensor([1.0, -2.0, 3.0])
+    x.clamp_(min=0)
+    x.masked_fill_(x > 2, 9.0)
+    assert x.tolist() == [1.0, 0.0, 9.0]
+    assert x.data.tolist() == [1.0, 0.0, 9.0] and not x.data.requires_grad
+    p = anneal.zeros(3, requires_grad=True)
+    p.data = anneal.ones(3)
+    assert p.tolist() == [1.0, 1.0, 1.0] and p.requires_grad
+    assert int(anneal.tensor(3)) == 3 and [1, 2, 3, 4][anneal.tensor(2)] == 3  # __index__
+    assert [v.item() for v in anneal.tensor([4, 5])] == [4, 5]
+
+
+def test_multinomial_and_bernoulli_follow_the_probabilities():
+    anneal.manual_seed(2)
+    probs = anneal.tensor([0.1, 0.0, 0.6, 0.3], dtype=anneal.float64)
+    draws = anneal.multinomial(probs, 20000, replacement=True).numpy()
+    freq = np.bincount(draws, minlength=4) / 20000
+    np.testing.assert_allclose(freq, [0.1, 0.0, 0.6, 0.3], atol=0.015)
+    rows = anneal.multinomial(anneal.tensor([[1.0, 1.0, 0.0], [0.0, 1.0, 1.0]]), 2)
+    assert sorted(rows[0].tolist()) == [0, 1] and sorted(rows[1].tolist()) == [1, 2]
+    with pytest.raises(RuntimeError, match="without replacement"):
+        anneal.multinomial(anneal.tensor([1.0, 0.0]), 2)
+    with pytest.raises(RuntimeError, match="element < 0"):
+        anneal.multinomial(anneal.tensor([1.0, -1.0]), 1)
+    b = anneal.bernoulli(anneal.full((20000,), 0.25))
+    assert abs(b.mean().item() - 0.25) < 0.015
+
+
+def test_pickle_and_deepcopy_keep_values_dtype_and_requires_grad():
+    x = anneal.tensor([[1.5, 2.0]], dtype=anneal.float64, requires_grad=True)
+    for y in (pickle.loads(pickle.dumps(x)), copy.deepcopy(x)):
+        assert y.tolist() == x.tolist() and y.dtype == anneal.float64 and y.requires_grad and y is not x
+    assert repr(anneal.float32) == "anneal.float32" and anneal.float64.is_floating_point
+    assert not anneal.int64.is_floating_point and anneal.ones(1).type() == "anneal.FloatTensor"
