@@ -52,6 +52,47 @@ void Module::add_child(const std::string& name, std::shared_ptr<Module> m) {
   children_.emplace_back(name, std::move(m));
 }
 
+Tensor& Module::set_parameter(const std::string& name, Tensor value, bool requires_grad) {
+  for (auto& [n, t] : params_) {
+    if (n != name) continue;
+    if (value.defined() && requires_grad) value.set_requires_grad(true);
+    t = std::move(value);
+    return t;
+  }
+  return register_parameter(name, std::move(value), requires_grad);
+}
+
+Tensor& Module::set_buffer(const std::string& name, Tensor value) {
+  for (auto& [n, t] : buffers_) {
+    if (n != name) continue;
+    t = std::move(value);
+    return t;
+  }
+  return register_buffer(name, std::move(value));
+}
+
+void Module::set_child(const std::string& name, std::shared_ptr<Module> m) {
+  ANNEAL_CHECK(m != nullptr, ValueError, "module '", name, "' is null");
+  for (auto& [n, c] : children_) {
+    if (n != name) continue;
+    c = std::move(m);
+    return;
+  }
+  add_child(name, std::move(m));
+}
+
+void Module::remove_parameter(const std::string& name) {
+  for (auto& [n, t] : params_)
+    if (n == name) t = Tensor();
+}
+void Module::remove_buffer(const std::string& name) {
+  for (auto& [n, t] : buffers_)
+    if (n == name) t = Tensor();
+}
+void Module::remove_child(const std::string& name) {
+  std::erase_if(children_, [&](const auto& kv) { return kv.first == name; });
+}
+
 Tensor& Module::param(const std::string& name) {
   for (auto& [n, t] : params_)
     if (n == name) return t;

@@ -35,6 +35,20 @@ class Module : public std::enable_shared_from_this<Module> {
     return module;
   }
 
+  // Replace-or-register, as assigning a module attribute does in PyTorch: a layer's
+  // reference to its entry (Linear::weight) follows the new tensor, so `a.weight =
+  // b.weight` ties the two. An undefined tensor leaves the slot empty (PyTorch's None).
+  Tensor& set_parameter(const std::string& name, Tensor value, bool requires_grad = true);
+  Tensor& set_buffer(const std::string& name, Tensor value);
+  void set_child(const std::string& name, std::shared_ptr<Module> m);
+  // Removal leaves an empty slot for parameters and buffers (layers may hold references).
+  void remove_parameter(const std::string& name);
+  void remove_buffer(const std::string& name);
+  void remove_child(const std::string& name);
+  // This module's own entries, empty slots included.
+  StateDict parameter_slots() const { return {params_.begin(), params_.end()}; }
+  StateDict buffer_slots() const { return {buffers_.begin(), buffers_.end()}; }
+
   StateDict named_parameters(bool recurse = true) const;
   TensorList parameters(bool recurse = true) const;
   StateDict named_buffers(bool recurse = true) const;

@@ -4,11 +4,12 @@ import functools
 import sys
 
 from anneal._C import *  # noqa: F401,F403  (Tensor, dtypes, factories, math)
-from anneal._C import Tensor, autograd, cuda, data, functional, train  # noqa: F401
+from anneal._C import Tensor, autograd, cuda, data, train  # noqa: F401
 from anneal import _C
 from anneal._C import _set_grad_enabled, is_grad_enabled
-import anneal.nn as nn  # noqa: E402
-import anneal.optim as optim  # noqa: E402  (PyTorch's interface over _C.optim)  (the package python/anneal/nn; `from anneal import nn` would find _C.nn)
+import anneal.nn as nn  # noqa: E402  (the package python/anneal/nn; `from anneal import nn` would find _C.nn)
+from anneal.nn import functional  # noqa: E402  (anneal.functional is anneal.nn.functional)
+import anneal.optim as optim  # noqa: E402  (PyTorch's interface over _C.optim)
 
 __version__ = _C.__version__  # one source: project(anneal VERSION ...) in CMakeLists.txt
 
@@ -134,6 +135,6 @@ autograd.enable_grad = enable_grad
 
 # The extension's submodules importable by name (import anneal.optim, anneal.nn.functional).
 for _name, _mod in (("functional", functional), ("autograd", autograd), ("cuda", cuda), ("data", data),
-                    ("train", train), ("nn.functional", functional)):
+                    ("train", train)):
     sys.modules[f"{__name__}.{_name}"] = _mod
 del _name, _mod

@@ -214,13 +214,7 @@ def _set_data(self, value):
         self.copy_(value)
 
 
-class _no_grad:
-    def __enter__(self):
-        self.prev = _C.is_grad_enabled()
-        _C._set_grad_enabled(False)
-
-    def __exit__(self, *exc):
-        _C._set_grad_enabled(self.prev)
+from anneal._grad import NoGrad as _no_grad  # noqa: E402
 
 
 # ---------------------------------------------------------------- new_*, *_as, conversions

@@ -24,20 +24,27 @@ class PyModule : public nn::Module {
   void add_module_public(const std::string& name, std::shared_ptr<nn::Module> m) { add_child(name, std::move(m)); }
 };
 
-// A module as a C++ container will hold it. For a module defined in Python the pointer
-// also owns the Python object: otherwise, once the last Python name for it went away, the
-// object (its class, attributes and forward) would be freed and the container would hold
-// a bare C++ Module. Python objects that refer to the container still form ordinary,
+// A module as a C++ container will hold it: the pointer also owns the Python object.
+// Otherwise, once the last Python name for it went away, the object (its Python class,
+// attributes and forward) would be freed and the container would hand back a bare C++
+// Module. Python objects that refer to the container still form ordinary,
 // collectable cycles only through Python attributes.
 std::shared_ptr<nn::Module> hold(py::handle h) {
   auto sp = h.cast<std::shared_ptr<nn::Module>>();
-  if (!dynamic_cast<PyModule*>(sp.get())) return sp;
   auto* owner = new py::object(py::reinterpret_borrow<py::object>(h));
   return std::shared_ptr<nn::Module>(sp.get(), [owner, sp](nn::Module*) {
     if (!Py_IsInitialized()) return;  // at interpreter exit: leave it to the process's end
     py::gil_scoped_acquire gil;
     delete owner;
   });
+}
+
+// An empty slot (PyTorch's None parameter) as None.
+py::object or_none(const Tensor& t) { return t.defined() ? py::cast(t) : py::none(); }
+py::list slots(const nn::StateDict& sd) {
+  py::list out;
+  for (auto& [k, v] : sd) out.append(py::make_tuple(k, or_none(v)));
+  return out;
 }
 
 py::dict to_dict(const nn::StateDict& sd) {
@@ -72,6 +79,20 @@ void bind_nn(py::module_& root) {
         ANNEAL_CHECK(py_self != nullptr, TypeError, "add_module: only modules defined in Python take new children");
         py_self->add_module_public(name, hold(child));
       })
+      .def("_set_parameter", [](nn::Module& self, const std::string& name, py::object value, bool requires_grad) {
+        return or_none(self.set_parameter(name, value.is_none() ? Tensor() : value.cast<Tensor>(), requires_grad));
+      })
+      .def("_set_buffer", [](nn::Module& self, const std::string& name, py::object value) {
+        return or_none(self.set_buffer(name, value.is_none() ? Tensor() : value.cast<Tensor>()));
+      })
+      .def("_set_child", [](nn::Module& self, const std::string& name, py::object child) {
+        self.set_child(name, hold(child));
+      })
+      .def("_remove_parameter", &nn::Module::remove_parameter)
+      .def("_remove_buffer", &nn::Module::remove_buffer)
+      .def("_remove_child", &nn::Module::remove_child)
+      .def("_named_parameter_slots", [](const nn::Module& self) { return slots(self.parameter_slots()); })
+      .def("_named_buffer_slots", [](const nn::Module& self) { return slots(self.buffer_slots()); })
       .def("parameters", &nn::Module::parameters, py::arg("recurse") = true)
       .def("named_parameters", [](const nn::Module& self, bool recurse) {
         auto sd = self.named_parameters(recurse);
