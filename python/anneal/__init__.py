@@ -66,6 +66,31 @@ def enable_grad(fn=None):
     return _GradMode(True)
 
 
+class set_grad_enabled(_GradMode):
+    """`anneal.set_grad_enabled(False)` switches at once (as a call) and, as a context
+    manager, restores the previous mode when the block ends."""
+
+    def __init__(self, mode):
+        super().__init__(bool(mode))
+        self._prev = is_grad_enabled()
+        _set_grad_enabled(self._enabled)
+
+    def __enter__(self):
+        return self
+
+
+def inference_mode(mode=True):
+    """As no_grad (anneal has no separate inference tensors); `@anneal.inference_mode()`
+    and `with anneal.inference_mode():` both work."""
+    if callable(mode):
+        return _GradMode(False)(mode)
+    return _GradMode(not mode)
+
+
+def is_inference_mode_enabled():
+    return not is_grad_enabled()
+
+
 class autocast(contextlib.ContextDecorator):
     """`with anneal.autocast("cuda", dtype=anneal.bfloat16):` runs matmul, linear, conv and
     attention in the low dtype and softmax, normalisation and losses in float32 (as
@@ -132,9 +157,48 @@ cuda.stream = _StreamScope
 cuda.graph = _GraphScope
 autograd.no_grad = no_grad
 autograd.enable_grad = enable_grad
+autograd.set_grad_enabled = set_grad_enabled
+autograd.inference_mode = inference_mode
+
+
+def _variable(data, requires_grad=False, volatile=False):
+    """autograd.Variable, deprecated in PyTorch since 0.4: the tensor itself."""
+    import warnings
+    warnings.warn("anneal.autograd.Variable is deprecated: use the tensor itself", DeprecationWarning, stacklevel=2)
+    if requires_grad and not data.requires_grad:
+        data.requires_grad_(True)
+    return data
+
+
+autograd.Variable = _variable
+
+
+class _CudaAmp:
+    """anneal.cuda.amp: autocast("cuda", ...) and GradScaler under PyTorch's old names."""
+
+    @staticmethod
+    def autocast(enabled=True, dtype=None, cache_enabled=True):
+        return autocast("cuda", dtype=float16 if dtype is None else dtype, enabled=enabled)  # noqa: F405
+
+    from anneal._C.optim import GradScaler  # noqa: F401
+
+
+cuda.amp = _CudaAmp
+cuda.manual_seed = cuda.manual_seed_all = lambda seed: manual_seed(seed)  # noqa: F405
+cuda.seed = cuda.seed_all = lambda: None
+if not hasattr(cuda, "device_count"):
+    cuda.device_count = lambda: 0
+cuda.synchronize = getattr(cuda, "synchronize", lambda device=None: None)
+cuda.empty_cache = getattr(cuda, "empty_cache", lambda: None)
+amp = _CudaAmp
+amp.GradScaler = _C.optim.GradScaler
+
+from anneal import backends, utils  # noqa: E402,F401
+from anneal._generator import Generator  # noqa: E402,F401
+from anneal.serialization import load, save  # noqa: E402,F401
 
 # The extension's submodules importable by name (import anneal.optim, anneal.nn.functional).
 for _name, _mod in (("functional", functional), ("autograd", autograd), ("cuda", cuda), ("data", data),
-                    ("train", train)):
+                    ("train", train), ("cuda.amp", cuda.amp)):
     sys.modules[f"{__name__}.{_name}"] = _mod
 del _name, _mod

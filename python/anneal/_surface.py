@@ -137,7 +137,7 @@ def randint(*args, size=None, generator=None, dtype=None, layout=None, device=No
 
 
 def randperm(n, *, generator=None, dtype=None, layout=None, device=None, requires_grad=False, pin_memory=False):
-    keys = _C.rand(int(n), dtype=_C.float64)
+    keys = _C.rand(int(n), dtype=_C.float64) if generator is None else generator._rand(int(n))
     return _finish(_index_tensor(np.argsort(_np(keys), kind="stable"), keys), dtype, device, requires_grad)
 
 

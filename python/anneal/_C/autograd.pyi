@@ -8,9 +8,21 @@ import numpy
 import anneal._C
 
 
+def Variable(data, requires_grad=..., volatile=...) -> Any:
+    """autograd.Variable, deprecated in PyTorch since 0.4: the tensor itself."""
+
 def enable_grad(fn=...) -> Any: ...
 
 def grad(outputs: object, inputs: object, grad_outputs: object = None, retain_graph: Optional[bool] = None, create_graph: bool = False, allow_unused: bool = False) -> object: ...
 
+def inference_mode(mode=...) -> Any:
+    """As no_grad (anneal has no separate inference tensors); `@anneal.inference_mode()`
+and `with anneal.inference_mode():` both work."""
+
 def no_grad(fn=...) -> Any:
     """`with anneal.no_grad():` or `@anneal.no_grad()` / `@anneal.no_grad`."""
+
+class set_grad_enabled(anneal._GradMode):
+    def __enter__(self) -> Any: ...
+    def __init__(self, mode) -> Any:
+        """Initialize self.  See help(type(self)) for accurate signature."""

@@ -21,8 +21,8 @@ class RNNBase(Module):
         super().__init__()
         if not isinstance(hidden_size, int) or hidden_size <= 0:
             raise ValueError("hidden_size must be a positive integer")
-        if num_layers <= 0:
-            raise ValueError("num_layers must be greater than or equal to 1")
+        if not isinstance(num_layers, int) or isinstance(num_layers, bool) or not 1 <= num_layers <= 100_000:
+            raise ValueError(f"num_layers must be an int between 1 and 100000, got {num_layers!r}")
         if not 0 <= dropout <= 1:
             raise ValueError("dropout should be a number in range [0, 1] representing the probability of an element "
                              "being zeroed")

@@ -157,7 +157,14 @@ def _feedforward_and_norms(layer, n_blocks, d_model, dim_feedforward, dropout, a
     layer.activation = _get_activation(activation)
 
 
+MAX_LAYERS = 100_000  # a stack deeper than this is a mistake (and would take hours to build)
+
+
 def _clones(module, n):
+    if not isinstance(module, Module):
+        raise TypeError(f"expected a layer (an nn.Module) to repeat, got {type(module).__name__}")
+    if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= MAX_LAYERS:
+        raise ValueError(f"num_layers must be an int between 0 and {MAX_LAYERS}, got {n!r}")
     return ModuleList([copy.deepcopy(module) for _ in range(n)])
 
 
