@@ -166,8 +166,8 @@ class RNN(RNNBase):
             args = args[:3] + args[4:]
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or 'relu'.")
-        self.nonlinearity = nonlinearity
         super().__init__("RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU", *args, **kwargs)
+        self.nonlinearity = nonlinearity
 
 
 class LSTM(RNNBase):
@@ -208,9 +208,9 @@ class RNNCellBase(Module):
 
 class RNNCell(RNNCellBase):
     def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", device=None, dtype=None):
-        self.nonlinearity = nonlinearity
         super().__init__("RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU", input_size, hidden_size, bias, device,
                          dtype)
+        self.nonlinearity = nonlinearity
 
     def forward(self, input, hx=None):
         return self._step(input, self._zeros(input) if hx is None else hx, None)[0]

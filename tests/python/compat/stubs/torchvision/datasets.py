@@ -1,0 +1,1 @@
+"""Empty: see torchvision/__init__.py."""
