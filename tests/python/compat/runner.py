@@ -100,6 +100,37 @@ def case_mnist():
         lambda: torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.5)
 
 
+def _nanogpt(**options):
+    m = program("nanogpt/model.py")
+    cfg = m.GPTConfig(block_size=8, vocab_size=11, n_layer=2, n_head=2, n_embd=16, dropout=0.0, **options)
+    model = m.GPT(cfg)
+    idx, tgt = ints(11, 3, 8), ints(11, 3, 8)
+    # the program's own optimizer: AdamW over two parameter groups (decayed and not)
+    return model, lambda: model(idx, tgt)[1], lambda: model.configure_optimizers(0.1, 3e-3, (0.9, 0.95), "cpu")
+
+
+def case_nanogpt():
+    return _nanogpt(bias=False)  # (its defaults: RMSNorm, ReLU, tied embedding and head)
+
+
+def case_nanogpt_gpt2_style():
+    return _nanogpt(bias=True, use_rmsnorm=False, use_relu=False)  # LayerNorm with bias, GELU
+
+
+def case_time_sequence():
+    m = program("time_sequence_prediction/train.py")
+    model = m.Sequence()
+    model.double()
+    t = np.arange(12)[None, :] + rng.integers(0, 10, (3, 1))
+    wave = torch.tensor(np.sin(t / 2.0))
+    criterion = torch.nn.MSELoss()
+
+    def loss():
+        out = model(wave[:, :-1], future=2)
+        return criterion(out[:, :-2], wave[:, 1:])
+    return model, loss, lambda: torch.optim.SGD(model.parameters(), lr=0.5)
+
+
 def case_resnet_basic():
     m = program("pytorch_cifar/resnet.py")
     model = m.ResNet(m.BasicBlock, [1, 1, 1, 1])
@@ -116,7 +147,41 @@ def case_resnet18_preact():
         lambda: torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
 
 
+def loops():
+    """The programs' own loops: the MNIST example's test() over a DataLoader (eval mode, so
+    its printed loss and accuracy must agree) and train() (dropout draws differ between
+    libraries, so only that it runs and prints its log lines); nanoGPT's generate()."""
+    m = program("mnist/main.py")
+    model = m.Net()
+    init = os.path.join(WORK, "init.npz")
+    if LIB == "torch":
+        np.savez(init, **{k: v.detach().numpy() for k, v in model.state_dict().items()})
+    else:
+        saved = np.load(init)
+        model.load_state_dict({k: torch.tensor(saved[k]) for k in saved.files})
+    x, y = floats(64, 1, 28, 28), ints(10, 64)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=16, shuffle=False)
+    args = types.SimpleNamespace(log_interval=2)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        m.test(args, model, "cpu", loader)
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.5)
+        m.train(args, model, "cpu", torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=16,
+                                                                shuffle=True), opt, 1)
+        g = program("nanogpt/model.py")
+        gpt = g.GPT(g.GPTConfig(block_size=8, vocab_size=11, n_layer=1, n_head=2, n_embd=16))
+        gpt.eval()
+        tokens = gpt.generate(torch.zeros(2, 1, dtype=torch.long), 12)  # (its top_k path softmaxes over dim 0: NaN in PyTorch too)
+    lines = out.getvalue().splitlines()
+    with open(os.path.join(WORK, f"{LIB}.txt"), "w") as f:
+        f.write("\n".join(line for line in lines if line.startswith("Test set")) + "\n")
+        f.write(f"train log lines: {sum(1 for line in lines if line.startswith('Train Epoch'))}\n")
+        f.write(f"generated: {tuple(tokens.shape)} in range: {bool((tokens >= 0).all() and (tokens < 11).all())}\n")
+
+
 def main():
+    if CASE == "loops":
+        return loops()
     torch.manual_seed(0)
     with contextlib.redirect_stdout(io.StringIO()):
         model, loss_fn, make_opt = globals()["case_" + CASE]()
@@ -127,7 +192,12 @@ def main():
         np.savez(init, **{k: v.detach().numpy() for k, v in model.state_dict().items()})
     else:
         saved = np.load(init)
-        model.load_state_dict({k: torch.tensor(saved[k]) for k in saved.files})
+        own = set(model.state_dict().keys())
+        missing = own - set(saved.files)
+        assert not missing, f"PyTorch's state dict lacks {sorted(missing)}"
+        # (a program may register different buffers per library: nanoGPT's causal mask exists
+        # only where scaled_dot_product_attention does not)
+        model.load_state_dict({k: torch.tensor(saved[k]) for k in saved.files if k in own})
     opt = make_opt()
     losses, grads = [], {}
     for step in range(3):

@@ -1,0 +1,1 @@
+"""Empty: see matplotlib/__init__.py."""
