@@ -89,15 +89,19 @@ class Backend {
   // to skip it); the sum over the batch is in a fixed order whatever the thread count.
   virtual void conv2d_backward(const Tensor& grad_out, const Tensor& x, const Tensor& w, const Tensor& grad_x,
                                const Tensor& grad_w, const Conv2dGeometry& g, int64_t groups) = 0;
-  // Per-channel sums over contiguous [N, C, L] views: sum_a[c] = Σ a and
-  // sum_ab[c] = Σ a·(b − b_shift[c]) (b may be a itself; b_shift, float64 [C], may be
-  // undefined = 0). Outputs are float64 [C].
-  virtual void channel_sums(const Tensor& a, const Tensor& b, const Tensor& b_shift, const Tensor& sum_a,
-                            const Tensor& sum_ab) = 0;
-  // out = a·ca[c] + b·cb[c] + c0[c] over contiguous [N, C, L] views (b may be undefined);
-  // coefficients are float64 [C].
-  virtual void channel_affine(const Tensor& a, const Tensor& b, const Tensor& ca, const Tensor& cb, const Tensor& c0,
-                              const Tensor& out) = 0;
+  // Per-channel sums over contiguous [N, C, L] views: sum_a[c] = Σ (a − a_shift[c]) and
+  // sum_ab[c] = Σ (a − a_shift[c])·(b − b_shift[c]) (b may be a itself; the shifts,
+  // float64 [C], may be undefined = 0). Outputs are float64 [C]. Shifting by the mean
+  // before multiplying keeps float32 exact to its precision when the mean is large
+  // against the spread (the product of unshifted values would cancel).
+  virtual void channel_sums(const Tensor& a, const Tensor& a_shift, const Tensor& b, const Tensor& b_shift,
+                            const Tensor& sum_a, const Tensor& sum_ab) = 0;
+  // out = (a − a_shift[c])·ca[c] + (b − b_shift[c])·cb[c] + c0[c] over contiguous [N, C, L]
+  // views (b and either shift may be undefined = none); coefficients are float64 [C].
+  // Centred operands again keep float32's precision: batch norm's backward is a small
+  // difference of per-channel terms when the gradient is nearly constant over a channel.
+  virtual void channel_affine(const Tensor& a, const Tensor& a_shift, const Tensor& b, const Tensor& b_shift,
+                              const Tensor& ca, const Tensor& cb, const Tensor& c0, const Tensor& out) = 0;
   // Max pooling over [N, C, H, W] (contiguous): out and indices [N, C, OH, OW], indices
   // are flat positions in the H*W plane; padding never wins. NaN propagates.
   virtual void max_pool2d(const Tensor& in, const Tensor& out, const Tensor& indices, const Conv2dGeometry& g) = 0;

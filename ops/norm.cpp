@@ -47,19 +47,19 @@ static Tensor batch_norm_train_fused(const Tensor& x, const Tensor& running_mean
   Tensor x3 = make_view(xc, {N, C, L}, {C * L, L, 1}, xc.storage_offset());
   const TensorOptions f64(DType::Float64, x.device());
   Tensor sum_x = empty_on({C}, DType::Float64, x.device()), unused = empty_on({C}, DType::Float64, x.device());
-  be.channel_sums(x3, x3, Tensor(), sum_x, unused);
+  be.channel_sums(x3, Tensor(), x3, Tensor(), sum_x, unused);
   Tensor mu, var, invstd, scale, shift;
   {
     NoGradGuard ng;
     mu = sum_x / n;
     Tensor sq = empty_on({C}, DType::Float64, x.device());
-    be.channel_sums(x3, x3, mu, unused, sq);  // Σ x·(x − μ) = Σ (x − μ)²
+    be.channel_sums(x3, mu, x3, mu, unused, sq);  // Σ (x − μ)²
     var = clamp(sq / n, 0.0, std::nullopt);
     invstd = rsqrt(var + eps);
     Tensor g = weight.defined() ? weight.detach().to(DType::Float64) : ones({C}, f64);
     Tensor b = bias.defined() ? bias.detach().to(DType::Float64) : zeros({C}, f64);
     scale = g * invstd;
-    shift = b - mu * scale;
+    shift = b;  // y = (x − μ)·scale + b: centred first, so float32 keeps its precision
     if (running_mean.defined() && running_var.defined()) {
       Tensor rm = running_mean, rv = running_var;
       rm.mul_(1 - momentum).add_(mu.to(rm.dtype()) * momentum);
@@ -67,7 +67,7 @@ static Tensor batch_norm_train_fused(const Tensor& x, const Tensor& running_mean
     }
   }
   Tensor y3 = empty_on({N, C, L}, x.dtype(), x.device());
-  be.channel_affine(x3, Tensor(), scale, Tensor(), shift, y3);
+  be.channel_affine(x3, mu, Tensor(), Tensor(), scale, Tensor(), shift, y3);  // (x − μ)·scale + b
   Tensor y = make_view(y3, x.sizes(), contiguous_strides(x.sizes()), 0);
   if (autograd::any_requires_grad({x, weight, bias})) {
     SavedTensor sx(x, false), sw(weight, false);
@@ -85,14 +85,15 @@ static Tensor batch_norm_train_fused(const Tensor& x, const Tensor& running_mean
              Tensor g3 = make_view(gcont, {N, C, L}, {C * L, L, 1}, gcont.storage_offset());
              Tensor xc = make_view(xcont, {N, C, L}, {C * L, L, 1}, xcont.storage_offset());
              Tensor sg = empty_on({C}, DType::Float64, xin.device()), sgx = empty_on({C}, DType::Float64, xin.device());
-             be.channel_sums(g3, xc, mu, sg, sgx);  // Σg, Σ g·(x − μ)
+             be.channel_sums(g3, Tensor(), xc, mu, sg, sgx);  // Σg, Σ g·(x − μ)
              Tensor gamma = has_w ? w.detach().to(DType::Float64) : ones({C}, TensorOptions(DType::Float64, xin.device()));
              Tensor sgxhat = sgx * invstd;  // Σ g·x̂
              Tensor k = gamma * invstd;
              Tensor cb = -(k * invstd * sgxhat) / n;
-             Tensor c0 = -(k * sg) / n - cb * mu;
              Tensor dx3 = empty_on({N, C, L}, dt, xin.device());
-             be.channel_affine(g3, xc, k, cb, c0, dx3);
+             // k·(g − mean g) + cb·(x − μ): both operands centred, so a gradient that is
+             // nearly constant over a channel does not cancel away float32's digits
+             be.channel_affine(g3, sg / n, xc, mu, k, cb, zeros({C}, TensorOptions(DType::Float64, xin.device())), dx3);
              Tensor dx = make_view(dx3, xin.sizes(), contiguous_strides(xin.sizes()), 0);
              return {dx, has_w ? sgxhat.to(w.dtype()) : Tensor(), has_b ? sg.to(dt) : Tensor()};
            });

@@ -30,10 +30,10 @@ class CpuBackend final : public Backend {
                       const Conv2dGeometry& g, int64_t groups) override;
   void conv2d_backward(const Tensor& grad_out, const Tensor& x, const Tensor& w, const Tensor& grad_x,
                        const Tensor& grad_w, const Conv2dGeometry& g, int64_t groups) override;
-  void channel_sums(const Tensor& a, const Tensor& b, const Tensor& b_shift, const Tensor& sum_a,
-                    const Tensor& sum_ab) override;
-  void channel_affine(const Tensor& a, const Tensor& b, const Tensor& ca, const Tensor& cb, const Tensor& c0,
-                      const Tensor& out) override;
+  void channel_sums(const Tensor& a, const Tensor& a_shift, const Tensor& b, const Tensor& b_shift,
+                    const Tensor& sum_a, const Tensor& sum_ab) override;
+  void channel_affine(const Tensor& a, const Tensor& a_shift, const Tensor& b, const Tensor& b_shift,
+                      const Tensor& ca, const Tensor& cb, const Tensor& c0, const Tensor& out) override;
   void max_pool2d(const Tensor& in, const Tensor& out, const Tensor& indices, const Conv2dGeometry& g) override;
   void max_pool2d_backward(const Tensor& grad_out, const Tensor& indices, const Tensor& grad_in) override;
   void sgd_step(const Tensor& p, const Tensor& g, const Tensor& buf, double lr, double momentum, double dampening,

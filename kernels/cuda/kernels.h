@@ -37,9 +37,10 @@ class CudaBackend final : public Backend {
                       const Conv2dGeometry& geo, int64_t groups) override;
   void conv2d_backward(const Tensor& gout, const Tensor& x, const Tensor& w, const Tensor& gx, const Tensor& gw,
                        const Conv2dGeometry& geo, int64_t groups) override;
-  void channel_sums(const Tensor& a, const Tensor& b, const Tensor& shift, const Tensor& sa, const Tensor& sab) override;
-  void channel_affine(const Tensor& a, const Tensor& b, const Tensor& ca, const Tensor& cb, const Tensor& c0,
-                      const Tensor& out) override;
+  void channel_sums(const Tensor& a, const Tensor& a_shift, const Tensor& b, const Tensor& b_shift, const Tensor& sa,
+                    const Tensor& sab) override;
+  void channel_affine(const Tensor& a, const Tensor& a_shift, const Tensor& b, const Tensor& b_shift,
+                      const Tensor& ca, const Tensor& cb, const Tensor& c0, const Tensor& out) override;
   void max_pool2d(const Tensor& in, const Tensor& out, const Tensor& idx, const Conv2dGeometry& geo) override;
   void max_pool2d_backward(const Tensor& gout, const Tensor& idx, const Tensor& gin) override;
   void softmax_rows(const Tensor& in, const Tensor& out, bool log, int64_t causal_len) override;

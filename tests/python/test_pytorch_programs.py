@@ -13,8 +13,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 RUNNER = os.path.join(HERE, "compat", "runner.py")
 
 CASES = ["mingpt", "nanogpt", "nanogpt_gpt2_style", "wlm_lstm", "wlm_gru", "wlm_rnn_tanh", "wlm_transformer", "mnist",
-         "resnet_basic", "resnet18_preact"]
-FLOAT64 = ["mingpt", "nanogpt", "wlm_lstm", "wlm_transformer", "resnet_basic", "time_sequence"]
+         "resnet_basic", "resnet18_preact", "vae"]
+FLOAT64 = CASES + ["time_sequence"]
 
 
 def run(case, lib, dtype, work):
@@ -26,15 +26,42 @@ def run(case, lib, dtype, work):
     return np.load(os.path.join(work, f"{lib}.npz"))
 
 
-@pytest.mark.parametrize("case,dtype", [(c, "float32") for c in CASES] + [(c, "float64") for c in FLOAT64])
+def rel_norm(a, b):
+    return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
+
+
+@pytest.mark.parametrize("case,dtype", [(c, "float64") for c in FLOAT64] + [(c, "float32") for c in CASES])
 def test_program_agrees_with_pytorch(case, dtype, tmp_path):
+    """float64: every loss, gradient and final parameter to ~1e-9 (the two libraries compute
+    the same thing). float32: the first loss to 1e-4 and every array to 1e-2 in norm (plus 1e-6) - a
+    ReLU whose input is within float32's rounding of 0 opens in one library and not the
+    other (measured: two such units in the small ResNet move its input gradients by 1.4e-3
+    while both libraries are as far from the float64 result as their rounding allows), and
+    training steps carry such differences on."""
     ref = run(case, "torch", dtype, tmp_path)
     got = run(case, "anneal", dtype, tmp_path)
-    rtol, atol = (1e-4, 1e-5) if dtype == "float32" else (1e-9, 1e-11)
     assert sorted(ref.files) == sorted(got.files), "the programs' parameters differ in name"
-    np.testing.assert_allclose(got["losses"], ref["losses"], rtol=rtol, atol=atol, err_msg=f"{case}: losses")
+    if dtype == "float64":
+        np.testing.assert_allclose(got["losses"], ref["losses"], rtol=1e-9, atol=1e-12, err_msg=f"{case}: losses")
+        for k in ref.files:
+            np.testing.assert_allclose(got[k], ref[k], rtol=1e-8, atol=1e-10, err_msg=f"{case}: {k}")
+        return
+    np.testing.assert_allclose(got["losses"][0], ref["losses"][0], rtol=1e-4, err_msg=f"{case}: first loss")
+    np.testing.assert_allclose(got["losses"], ref["losses"], rtol=1e-2, err_msg=f"{case}: losses")
     for k in ref.files:
-        np.testing.assert_allclose(got[k], ref[k], rtol=rtol * 10, atol=atol * 10, err_msg=f"{case}: {k}")
+        if k.startswith("grad."):
+            # (+1e-6: gradients that are exactly zero in exact arithmetic - a key projection's
+            # bias, a convolution's bias before batch norm - are rounding noise in both)
+            diff, scale = np.linalg.norm(got[k] - ref[k]), np.linalg.norm(ref[k])
+        elif k.startswith("param."):
+            name = k[len("param."):]
+            if np.linalg.norm(ref["grad." + name]) < 1e-6 if "grad." + name in ref.files else True:
+                continue  # moved by rounding noise only (Adam scales noise up to full steps)
+            # against the size of the update the three steps made
+            diff, scale = np.linalg.norm(got[k] - ref[k]), np.linalg.norm(ref[k] - ref["start." + name])
+        else:
+            continue
+        assert diff <= 1e-2 * scale + 1e-6, f"{case}: {k} differs from PyTorch's by {diff / max(scale, 1e-30):.2e} in norm"
 
 
 def test_the_programs_own_loops_run_and_evaluate_alike(tmp_path):
