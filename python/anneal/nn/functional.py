@@ -199,8 +199,7 @@ def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
 
 
 # ------------------------------------------------------------ linear, dropout, embedding
-def linear(input, weight, bias=None):
-    return _F.linear(input, weight, bias)
+linear = _F.linear  # (the core's signature is PyTorch's)
 
 
 def bilinear(input1, input2, weight, bias=None):

@@ -84,7 +84,7 @@ class Sequential(Module):
         return m
 
     def forward(self, input):
-        for m in self:
+        for m in self._children_tuple():
             input = m(input)
         return input
 

@@ -505,7 +505,16 @@ def _activation(name, fn, params=(), defaults=()):
                                   "__module__": __name__})
 
 
-ReLU = _activation("ReLU", F.relu, ("inplace",), (False,))
+class ReLU(Module):
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, input):
+        return F.relu(input, True) if self.inplace else _C.relu(input)
+
+    def extra_repr(self):
+        return "inplace=True" if self.inplace else ""
 ReLU6 = _activation("ReLU6", F.relu6, ("inplace",), (False,))
 LeakyReLU = _activation("LeakyReLU", F.leaky_relu, ("negative_slope", "inplace"), (0.01, False))
 ELU = _activation("ELU", F.elu, ("alpha", "inplace"), (1.0, False))

@@ -77,6 +77,7 @@ class Module(_C.nn.Module):
             self._set_buffer(name, value)
         elif name in self._child_names() and value is None:
             self._remove_child(name)
+            self.__dict__.pop("_children_cache", None)
             object.__setattr__(self, name, None)
         elif isinstance(value, Tensor) and name in self._param_names():
             raise TypeError(f"cannot assign '{type(value).__name__}' as parameter '{name}' (nn.Parameter or None "
@@ -84,8 +85,18 @@ class Module(_C.nn.Module):
         else:
             object.__setattr__(self, name, value)
 
+    def _children_tuple(self):
+        """The sub-modules in order, cached until the next registration change (containers
+        walk them on every forward)."""
+        cached = self.__dict__.get("_children_cache")
+        if cached is None:
+            cached = tuple(m for _, m in _C.nn.Module.named_children(self))
+            self.__dict__["_children_cache"] = cached
+        return cached
+
     def __getattr__(self, name):  # only reached when normal lookup fails
-        if name.startswith("__") or name in ("_forward_hooks", "_forward_pre_hooks", "_non_persistent", "_hook_ids"):
+        if name.startswith("__") or name in ("_forward_hooks", "_forward_pre_hooks", "_non_persistent", "_hook_ids",
+                                             "_children_cache"):
             raise AttributeError(name)
         for n, p in _C.nn.Module._named_parameter_slots(self):
             if n == name:
@@ -99,6 +110,7 @@ class Module(_C.nn.Module):
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __delattr__(self, name):
+        self.__dict__.pop("_children_cache", None)
         if name in self._child_names():
             self._remove_child(name)
         if name in self._param_names():
@@ -154,6 +166,7 @@ class Module(_C.nn.Module):
         if module is None:
             if name in self._child_names():
                 self._remove_child(name)
+            self.__dict__.pop("_children_cache", None)
             object.__setattr__(self, name, None)
             return
         if not isinstance(module, _C.nn.Module):
@@ -162,6 +175,7 @@ class Module(_C.nn.Module):
             raise ValueError("a module cannot be its own child")
         _C.nn.Module._set_child(self, name, module)
         object.__setattr__(self, name, module)
+        self.__dict__.pop("_children_cache", None)
 
     register_module = add_module
 
@@ -170,6 +184,8 @@ class Module(_C.nn.Module):
 
     # ------------------------------------------------------------ calling
     def __call__(self, *args, **kwargs):
+        if not self._forward_pre_hooks and not self._forward_hooks:  # (the common case, kept short)
+            return self.forward(*args, **kwargs)
         for hook in list(self._forward_pre_hooks.values()):
             r = hook(self, args)
             if r is not None:
