@@ -13,7 +13,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 RUNNER = os.path.join(HERE, "compat", "runner.py")
 
 CASES = ["mingpt", "nanogpt", "nanogpt_gpt2_style", "wlm_lstm", "wlm_gru", "wlm_rnn_tanh", "wlm_transformer", "mnist",
-         "resnet_basic", "resnet18_preact", "vae"]
+         "resnet_basic", "resnet18_preact", "vae", "super_resolution"]
 FLOAT64 = CASES + ["time_sequence"]
 
 

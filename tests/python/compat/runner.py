@@ -146,6 +146,13 @@ def case_vae():
     return model, loss, lambda: torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
 
 
+def case_super_resolution():
+    m = program("super_resolution/model.py")
+    model = m.Net(upscale_factor=3)
+    x, y = floats(2, 1, 8, 8), floats(2, 1, 24, 24)
+    return model, lambda: torch.nn.MSELoss()(model(x), y), lambda: torch.optim.Adam(model.parameters(), lr=0.01)
+
+
 def case_resnet_basic():
     m = program("pytorch_cifar/resnet.py")
     model = m.ResNet(m.BasicBlock, [1, 1, 1, 1])
