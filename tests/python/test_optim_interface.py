@@ -149,3 +149,28 @@ def test_reduce_lr_on_plateau_follows_torch():
         sa.step(metric)
         st.step(metric)
         assert oa.param_groups[0]["lr"] == ot.param_groups[0]["lr"]
+
+
+@pytest.mark.parametrize("history", [100, 2])
+def test_lbfgs_takes_torchs_steps(history):
+    a, t = pair(3)
+    x = np.linspace(-1, 1, 20).reshape(5, 4)
+    oa = anneal.optim.LBFGS(a, lr=0.8, max_iter=7, history_size=history)
+    ot = torch.optim.LBFGS(t, lr=0.8, max_iter=7, history_size=history)
+
+    def closure(lib, ps, opt, xs):
+        def f():
+            opt.zero_grad()
+            out = loss(lib, ps, xs)
+            out.backward()
+            return out
+        return f
+    xa, xt = anneal.tensor(x, dtype=anneal.float64), torch.tensor(x, dtype=torch.float64)
+    for _ in range(4):
+        la = oa.step(closure(anneal, a, oa, xa))
+        lt = ot.step(closure(torch, t, ot, xt))
+        assert la.item() == pytest.approx(lt.item(), rel=1e-9)
+    for p, q in zip(a, t):
+        np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-8, atol=1e-10)
+    with pytest.raises(NotImplementedError, match="strong_wolfe"):
+        anneal.optim.LBFGS(a, line_search_fn="strong_wolfe")

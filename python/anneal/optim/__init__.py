@@ -12,6 +12,7 @@ from anneal._C.optim import *  # noqa: F401,F403  (clip_grad_norm_, GradScaler, 
 from anneal._C.optim import GradScaler  # noqa: F401
 
 from . import lr_scheduler  # noqa: F401
+from .lbfgs import LBFGS  # noqa: F401
 from .lr_scheduler import (  # noqa: F401  (also importable from anneal.optim, as before)
     CosineAnnealingLR, ExponentialLR, LambdaLR, LinearLR, MultiStepLR, StepLR)
 
