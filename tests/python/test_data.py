@@ -96,3 +96,31 @@ def test_pin_memory_gives_the_same_batches():
             t.pin_memory()
     else:
         assert t.pin_memory().is_pinned() and not t.is_pinned()
+
+
+def test_summary_writer_writes_event_files_tensorboard_reads(tmp_path):
+    import struct
+
+    from anneal.utils.tensorboard import SummaryWriter, crc32c, masked_crc32c
+    assert crc32c(b"123456789") == 0xE3069283  # the CRC-32C check value
+    with SummaryWriter(tmp_path) as w:
+        for i in range(3):
+            w.add_scalar("loss/train", 1.0 / (i + 1), i)
+        w.add_scalars("acc", {"a": 0.5, "b": anneal.tensor(0.25)}, 7)
+        w.add_text("note", "hello")
+        with pytest.raises(NotImplementedError):
+            w.add_image("x", anneal.zeros(3, 2, 2))
+    files = list(tmp_path.iterdir())
+    assert len(files) == 1 and files[0].name.startswith("events.out.tfevents.")
+    data = files[0].read_bytes()
+    records, pos = [], 0
+    while pos < len(data):  # TFRecord framing: length, its masked CRC, data, the data's masked CRC
+        (n,) = struct.unpack("<Q", data[pos:pos + 8])
+        assert struct.unpack("<I", data[pos + 8:pos + 12])[0] == masked_crc32c(data[pos:pos + 8])
+        body = data[pos + 12:pos + 12 + n]
+        assert struct.unpack("<I", data[pos + 12 + n:pos + 16 + n])[0] == masked_crc32c(body)
+        records.append(body)
+        pos += 16 + n
+    assert len(records) == 1 + 3 + 2 + 1 and b"brain.Event:2" in records[0]
+    assert b"loss/train" in records[1] and struct.pack("<f", 0.5) in records[2] and b"acc/b" in records[5]
+    assert b"hello" in records[6]

@@ -1,2 +1,3 @@
-"""anneal.utils: torch.utils's data package (anneal.utils.data)."""
-from . import data  # noqa: F401
+"""anneal.utils: torch.utils's data package (anneal.utils.data) and tensorboard's
+SummaryWriter (anneal.utils.tensorboard)."""
+from . import data, tensorboard  # noqa: F401
