@@ -10,32 +10,35 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh openmpi-bin slurmctld slurmd slurm-client munge postgresql chromium
 jobs=$(nproc)
 status=0
+# each stage's start, as minutes:seconds since the script began (where the time goes)
+stage() { printf '== [%d:%02d] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
 
-echo "== CPU build"
+stage "CPU build"
 scripts/build.sh build-test -DCMAKE_BUILD_TYPE=Release -DANNEAL_CUDA=OFF
 (cd build-test && ctest --output-on-failure -j "$jobs") || status=1
-echo "== install and find_package(anneal) from another project"
+stage "install and find_package(anneal) from another project"
 scripts/install_check.sh build-test || status=1
 
 if command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ]; then
-  echo "== CUDA-enabled build"
+  stage "CUDA-enabled build"
   scripts/build.sh build-cuda -DCMAKE_BUILD_TYPE=Release -DANNEAL_CUDA=ON \
     -DCMAKE_CUDA_COMPILER="$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)"
   # the GPU suite (it skips without a device) and the training tests; the rest of the CPU
   # suite already ran above and gains nothing from the CUDA backend being linked in
   (cd build-cuda && ctest --output-on-failure -j "$jobs" -R "Cuda|Training|DataLoader|python_tests") || status=1
 else
-  echo "== CUDA-enabled build skipped: no nvcc on this machine"
+  stage "CUDA-enabled build skipped: no nvcc on this machine"
 fi
 
-echo "== fuzzers: every reader and parser, 50,000 inputs each (libFuzzer, ASan + UBSan)"
+stage "fuzzers: every reader and parser, 50,000 inputs each (libFuzzer, ASan + UBSan)"
 scripts/fuzz.sh 50000 || status=1
 
-echo "== AddressSanitizer + UndefinedBehaviorSanitizer build"
+stage "AddressSanitizer + UndefinedBehaviorSanitizer build"
 # (the Python package is left out: an instrumented extension needs the sanitizer runtime
 # preloaded into the interpreter)
 scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DANNEAL_CUDA=OFF -DANNEAL_SANITIZE=ON \
   -DANNEAL_BUILD_BENCH=OFF -DANNEAL_BUILD_EXAMPLES=OFF -DANNEAL_PYTHON=OFF
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j "$jobs") || status=1
 
+stage "done (status $status)"
 exit $status
