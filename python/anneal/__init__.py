@@ -172,6 +172,37 @@ def _variable(data, requires_grad=False, volatile=False):
 
 autograd.Variable = _variable
 
+from anneal import _function  # noqa: E402
+
+autograd.Function = _function.Function
+autograd.function = _function
+autograd.function.FunctionCtx = _function.FunctionCtx
+sys.modules[f"{__name__}.autograd.function"] = _function
+
+
+class _RemovableHook:
+    """What Tensor.register_hook returns: remove() turns the hook off."""
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def __call__(self, grad):
+        return None if self.fn is None else self.fn(grad)
+
+    def remove(self):
+        self.fn = None
+
+
+def _register_hook(self, hook):
+    """Tensor.register_hook(hook): hook(grad) runs when the gradient of this tensor is
+    computed and may return a replacement (or None); returns a handle with remove()."""
+    handle = _RemovableHook(hook)
+    self._register_hook(handle)
+    return handle
+
+
+Tensor.register_hook = _register_hook
+
 
 class _CudaAmp:
     """anneal.cuda.amp: autocast("cuda", ...) and GradScaler under PyTorch's old names."""

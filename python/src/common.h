@@ -28,6 +28,27 @@ inline bool gelu_uses_tanh(const std::string& approximate) {
   return approximate == "tanh";
 }
 
+// A Python object owned by C++ (an autograd node's backward, a tensor hook): it may be
+// released by a C++ thread that does not hold the GIL, so the last owner takes it first.
+// Copies share the one reference.
+class SharedPyObject {
+ public:
+  explicit SharedPyObject(py::object o)
+      : p_(new py::object(std::move(o)), [](py::object* x) {
+          if (!Py_IsInitialized()) {  // the interpreter is gone: nothing left to release
+            x->release();
+            delete x;
+            return;
+          }
+          py::gil_scoped_acquire gil;
+          delete x;
+        }) {}
+  const py::object& get() const { return *p_; }
+
+ private:
+  std::shared_ptr<py::object> p_;
+};
+
 // numpy <-> anneal
 DType dtype_from_numpy(const py::dtype& dt);
 py::dtype numpy_dtype(DType dt);

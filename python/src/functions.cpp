@@ -348,6 +348,24 @@ void bind_functions(py::module_& m) {
     return result;
   }, py::arg("outputs"), py::arg("inputs"), py::arg("grad_outputs") = py::none(), py::arg("retain_graph") = py::none(),
      py::arg("create_graph") = false, py::arg("allow_unused") = false);
+  // The node of a Python autograd.Function (anneal/autograd/function.py builds on it):
+  // `backward` is called with the output gradients as a list and returns one gradient or
+  // None per input. It runs with the GIL taken, from whichever thread runs backward.
+  ag.def("_record_function", [](const std::string& name, const TensorList& inputs, const TensorList& outputs,
+                                py::function backward) {
+    SharedPyObject fn(std::move(backward));
+    const size_t n_inputs = inputs.size();
+    auto node = autograd::record(name.c_str(), inputs, outputs, [fn, name, n_inputs](const TensorList& grads) {
+      py::gil_scoped_acquire gil;
+      py::object r = fn.get()(py::cast(grads));
+      TensorList out;
+      for (py::handle g : r) out.push_back(g.is_none() ? Tensor() : g.cast<Tensor>());
+      ANNEAL_CHECK(out.size() == n_inputs, AutogradError, name, ": backward returned ", out.size(),
+                   " gradients, expected ", n_inputs);
+      return out;
+    });
+    return node != nullptr;
+  }, py::arg("name"), py::arg("inputs"), py::arg("outputs"), py::arg("backward"));
   m.def("is_grad_enabled", &GradMode::is_enabled, GilRelease());
   m.def("_set_grad_enabled", &GradMode::set_enabled, GilRelease());
 

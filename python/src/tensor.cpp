@@ -128,6 +128,17 @@ void bind_tensor(py::module_& m) {
         if (!g.defined()) return py::none();
         return py::cast(g);
       }, [](Tensor& x, py::object g) { x.set_grad(g.is_none() ? Tensor() : g.cast<Tensor>()); })
+      .def_property_readonly("_version", &Tensor::version)
+      // fn(grad) -> grad or None, called with the GIL taken during backward (the Python
+      // side, Tensor.register_hook, wraps it in a removable handle)
+      .def("_register_hook", [](const Tensor& x, py::function fn) {
+        SharedPyObject f(std::move(fn));
+        x.register_hook([f](const Tensor& g) -> Tensor {
+          py::gil_scoped_acquire gil;
+          py::object r = f.get()(g);
+          return r.is_none() ? Tensor() : r.cast<Tensor>();
+        });
+      })
       .def("retain_grad", &Tensor::retain_grad)
       .def("is_contiguous", &Tensor::is_contiguous)
       .def("is_floating_point", &Tensor::is_floating_point)

@@ -7,9 +7,27 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequ
 import numpy
 import anneal._C
 
+import anneal._C.function as function
+
+class Function:
+    def __call__(self, *args, **kwargs) -> Any:
+        """Call self as a function."""
+    def __init__(self, *args, **kwargs) -> Any:
+        """Initialize self.  See help(type(self)) for accurate signature."""
+    def apply(self, *args: Any, **kwargs: Any) -> Any: ...
+    @staticmethod
+    def backward(ctx, *grad_outputs) -> Any: ...
+    @staticmethod
+    def forward(ctx, *args, **kwargs) -> Any: ...
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> Any: ...
+    @staticmethod
+    def vjp(ctx, *grad_outputs) -> Any: ...
 
 def Variable(data, requires_grad=..., volatile=...) -> Any:
     """autograd.Variable, deprecated in PyTorch since 0.4: the tensor itself."""
+
+def _record_function(name: str, inputs: List[anneal._C.Tensor], outputs: List[anneal._C.Tensor], backward: Callable) -> bool: ...
 
 def enable_grad(fn=...) -> Any: ...
 
