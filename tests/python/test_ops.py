@@ -269,6 +269,28 @@ def test_max_pool2d_with_indices():
     check(lambda x: AF.max_pool2d_with_indices(x, 2)[0], lambda x: TF.max_pool2d(x, 2), x)
 
 
+@pytest.mark.parametrize("h,w", [(2, 2), (6, 14), (7, 28), (4, 30), (2, 32), (6, 34), (3, 62), (4, 66), (28, 28)])
+@pytest.mark.parametrize("window", [(2, 2, 0), (3, 2, 1), (2, 1, 0)])
+def test_max_pool2d_float32_vector_paths(h, w, window):
+    """The AVX-512 2x2 paths (16 outputs a step, masked row ends, the dense backward of
+    tiled planes) and their fallbacks, exactly as PyTorch in float32: ties (first maximum
+    wins), a NaN plane, window shapes whose indices leave the 2x2 blocks."""
+    k, s, p = window
+    if (h + 2 * p - k) // s + 1 < 1 or (w + 2 * p - k) // s + 1 < 1:
+        pytest.skip("window larger than the input")
+    x = rng.integers(-3, 3, size=(2, 3, h, w)).astype(np.float32)  # many ties
+    x[1, 2, 0, 0] = np.nan
+    xa, xt = anneal.tensor(x).requires_grad_(True), torch.tensor(x).requires_grad_(True)
+    va, ia = AF.max_pool2d_with_indices(xa, k, s, p)
+    vt, it = TF.max_pool2d(xt, k, s, p, return_indices=True)
+    np.testing.assert_array_equal(va.detach().numpy(), vt.detach().numpy())
+    np.testing.assert_array_equal(ia.numpy(), it.numpy())
+    probe = rng.standard_normal(size=tuple(vt.shape)).astype(np.float32)
+    (va * anneal.tensor(probe)).sum().backward()
+    (vt * torch.tensor(probe)).sum().backward()
+    np.testing.assert_array_equal(xa.grad.numpy(), xt.grad.numpy())
+
+
 @pytest.mark.parametrize("training", [True, False])
 def test_batch_norm_functional(training):
     x, w, b = make((6, 4, 3, 3)), make((4,)), make((4,))
