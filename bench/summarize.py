@@ -11,7 +11,7 @@ for line in open(sys.argv[1]):
     if not line.startswith("{"):
         continue
     r = json.loads(line)
-    key = (r["bench"], r.get("n") or r.get("op") or r.get("numel"), r["impl"])
+    key = (r["bench"], r.get("n") or r.get("op") or r.get("numel") or f"threads={r.get('threads')}", r["impl"])
     for metric in ("gflops", "gbps", "us"):
         if metric in r:
             rows[key].append((metric, r[metric]))

@@ -1,11 +1,16 @@
 #!/usr/bin/python3
 """PyTorch (Debian's 1.13) reference for bench/train_bench.cpp: the same three workloads,
 same batches sizes and optimizers, 2 threads, in-memory batches, warm-up excluded.
-usage: train_reference.py mlp|cnn|char_gpt|gpt2 [steps] [--device cuda:0] [--autocast]   (one JSON line)
+usage: train_reference.py mlp|cnn|char_gpt|gpt2 [steps] [--device cuda:0] [--autocast]
+                          [--form NAME]   (one JSON line)
 gpt2 is GPT-2 small (batch 4, context 1024) for the GPU; --autocast runs it under bf16
 autocast (PyTorch's usual mixed precision), otherwise everything is float32.
-Run it as bench/train.sh does, with PyTorch at its best on this machine: the OpenMP
-build of OpenBLAS via LD_LIBRARY_PATH, jemalloc preloaded, OPENBLAS_CORETYPE unset."""
+--form picks one of a model's idiomatic PyTorch formulations (bench/train_driver.py runs
+the fastest): the GPTs' attention as nn.MultiheadAttention ("mha", the default) or written
+out ("manual": one qkv projection, masked softmax); the CNN in the default layout or
+channels_last.
+Run it as bench/train.sh does, with PyTorch at its best on this machine (bench/torch_best.py:
+the OpenMP build of OpenBLAS, its fastest core type, jemalloc without decay)."""
 import json
 import resource
 import sys
@@ -22,21 +27,40 @@ dev = sys.argv[sys.argv.index("--device") + 1] if "--device" in sys.argv else "c
 if "--device" in sys.argv:
     args.remove(dev)
 autocast = "--autocast" in sys.argv
+form = sys.argv[sys.argv.index("--form") + 1] if "--form" in sys.argv else "default"
+if "--form" in sys.argv:
+    args.remove(form)
 name = args[0]
 if dev.startswith("cuda"):
     torch.backends.cuda.matmul.allow_tf32 = False  # anneal's float32 GEMM is full float32
+
+
+class CausalSelfAttention(nn.Module):
+    """The attention written out, as minGPT/nanoGPT do on PyTorch 1.x."""
+
+    def __init__(self, d, h):
+        super().__init__()
+        self.h, self.qkv, self.proj = h, nn.Linear(d, 3 * d), nn.Linear(d, d)
+
+    def forward(self, x, mask, **_):
+        B, T, C = x.shape
+        q, k, v = self.qkv(x).split(C, dim=2)
+        q, k, v = (t.view(B, T, self.h, C // self.h).transpose(1, 2) for t in (q, k, v))
+        att = (q @ k.transpose(-2, -1)) * (1.0 / (C // self.h) ** 0.5)
+        att = att.masked_fill(mask, float("-inf")).softmax(dim=-1)
+        return (self.proj((att @ v).transpose(1, 2).reshape(B, T, C)),)
 
 
 class Block(nn.Module):
     def __init__(self, d, h):
         super().__init__()
         self.ln_1, self.ln_2 = nn.LayerNorm(d), nn.LayerNorm(d)
-        self.attn = nn.MultiheadAttention(d, h, batch_first=True)
+        self.attn = CausalSelfAttention(d, h) if form == "manual" else nn.MultiheadAttention(d, h, batch_first=True)
         self.fc, self.proj = nn.Linear(d, 4 * d), nn.Linear(4 * d, d)
 
     def forward(self, x, mask):
         a = self.ln_1(x)
-        x = x + self.attn(a, a, a, attn_mask=mask, need_weights=False)[0]
+        x = x + (self.attn(a, mask) if form == "manual" else self.attn(a, a, a, attn_mask=mask, need_weights=False))[0]
         return x + self.proj(F.gelu(self.fc(self.ln_2(x))))
 
 
@@ -91,6 +115,9 @@ else:
         return F.cross_entropy(model(x), y)
 
 batches = [(x.to(dev), y.to(dev)) for x, y in batches]
+if form == "channels_last":
+    model = model.to(memory_format=torch.channels_last)
+    batches = [(x.contiguous(memory_format=torch.channels_last), y) for x, y in batches]
 steps = int(args[1]) if len(args) > 1 else {"mlp": 300, "gpt2": 20}.get(name, 60)
 warmup = max(3, steps // 10)
 ms = []
@@ -106,7 +133,7 @@ for s in range(warmup + steps):
         ms.append((time.perf_counter() - t0) * 1e3)
 total = sum(ms)
 ms.sort()
-print(json.dumps({"impl": "torch", "workload": name, "device": dev, "autocast": autocast, unit: round(items * len(ms) / (total / 1e3), 1),
+print(json.dumps({"impl": "torch", "workload": name, "form": form, "device": dev, "autocast": autocast, unit: round(items * len(ms) / (total / 1e3), 1),
                   "p50_step_ms": round(ms[len(ms) // 2], 3), "p90_step_ms": round(ms[len(ms) * 9 // 10], 3),
                   "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
                   "threads": torch.get_num_threads(), "steps": steps}), flush=True)
