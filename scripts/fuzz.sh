@@ -19,11 +19,13 @@ export CCACHE_BASEDIR="$PWD"
 # builds with debug info (the sanitizer and fuzz builds) hash the working directory unless
 # told not to, so a fresh clone elsewhere recompiled everything (~13 of test.sh's 23 min)
 export CCACHE_NOHASHDIR=1
-if [ ! -f build-fuzz/build.ninja ]; then
-  CC=clang-14 CXX=clang++-14 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DANNEAL_CUDA=OFF \
-    -DANNEAL_FUZZ=ON -DANNEAL_PYTHON=OFF -DANNEAL_BUILD_TESTS=OFF -DANNEAL_BUILD_EXAMPLES=OFF -DANNEAL_BUILD_BENCH=OFF \
-    >build-fuzz.configure.log 2>&1 || { cat build-fuzz.configure.log; exit 1; }
-fi
+# One clang tree with ASan + UBSan serves the fuzzers and scripts/test.sh's sanitizer run of
+# the test suite (ANNEAL_SANITIZE, tests on): the library is compiled once for both.
+# FUZZ_TESTS=OFF leaves the tests out for a quicker fuzzing-only build.
+CC=clang-14 CXX=clang++-14 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DANNEAL_CUDA=OFF \
+  -DANNEAL_FUZZ=ON -DANNEAL_SANITIZE=ON -DANNEAL_BUILD_TESTS="${FUZZ_TESTS:-ON}" -DANNEAL_PYTHON=OFF \
+  -DANNEAL_BUILD_EXAMPLES=OFF -DANNEAL_BUILD_BENCH=OFF >build-fuzz.configure.log 2>&1 ||
+  { cat build-fuzz.configure.log; exit 1; }
 cmake --build build-fuzz --parallel "$(nproc)"
 targets=$(sed -n 's/^set(ANNEAL_FUZZ_TARGETS \(.*\))$/\1/p' tests/fuzz/CMakeLists.txt)
 mkdir -p build-fuzz/findings

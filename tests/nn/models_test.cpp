@@ -56,7 +56,8 @@ void check_case(const std::string& name, nn::Module& model, const std::function<
   auto grads = entries(name, "grad");
   ASSERT_EQ(grads.size(), model.named_parameters().size()) << name;
   for (auto& [k, p] : model.named_parameters()) {
-    auto it = std::find_if(grads.begin(), grads.end(), [&](auto& e) { return e.first == k; });
+    const std::string& key = k;  // (clang 14 cannot capture a structured binding)
+    auto it = std::find_if(grads.begin(), grads.end(), [&](auto& e) { return e.first == key; });
     ASSERT_NE(it, grads.end()) << name << ": no reference gradient for " << k;
     ASSERT_TRUE(p.grad().defined()) << name << ": no gradient for " << k;
     expect_close(p.grad(), it->second, name + " grad " + k);
