@@ -140,6 +140,33 @@ class Backend {
                                  const Tensor& /*lse*/, bool /*causal*/, double /*scale*/) {
     return false;
   }
+  // Recurrent cells' gates, fused (formulas in kernels/rnn_math.h), over contiguous
+  // operands of one floating dtype; false (nothing written) where the device has no such
+  // kernel for it, and the caller composes. LSTM: gates [N, 4H] (i, f, g, o pre-
+  // activations), c [N, H] → h_out, c_out [N, H] and act [N, 5H] (the activated gates and
+  // tanh(c'), for the backward). Its backward takes grad_h / grad_c_out (either undefined
+  // = 0) and writes grad_gates [N, 4H] and grad_c [N, H].
+  virtual bool lstm_cell(const Tensor& /*gates*/, const Tensor& /*c*/, const Tensor& /*h_out*/,
+                         const Tensor& /*c_out*/, const Tensor& /*act*/) {
+    return false;
+  }
+  virtual bool lstm_cell_backward(const Tensor& /*act*/, const Tensor& /*c*/, const Tensor& /*grad_h*/,
+                                  const Tensor& /*grad_c_out*/, const Tensor& /*grad_gates*/,
+                                  const Tensor& /*grad_c*/) {
+    return false;
+  }
+  // GRU: x_gates, h_gates [N, 3H] (r, z, n of x·W_ihᵀ + b_ih and h·W_hhᵀ + b_hh), h [N, H]
+  // → h_out [N, H] and act [N, 3H] (r, z, n); its backward writes grad_x_gates,
+  // grad_h_gates [N, 3H] and grad_h [N, H].
+  virtual bool gru_cell(const Tensor& /*x_gates*/, const Tensor& /*h_gates*/, const Tensor& /*h*/,
+                        const Tensor& /*h_out*/, const Tensor& /*act*/) {
+    return false;
+  }
+  virtual bool gru_cell_backward(const Tensor& /*act*/, const Tensor& /*h_gates*/, const Tensor& /*h*/,
+                                 const Tensor& /*grad_h_out*/, const Tensor& /*grad_x_gates*/,
+                                 const Tensor& /*grad_h_gates*/, const Tensor& /*grad_h*/) {
+    return false;
+  }
   // Layer norm of each row of contiguous [rows, n]: y = (x − mean)·rstd·w + b (w, b [n]
   // or undefined); mean and rstd [rows] are kept for the backward.
   virtual void layer_norm_rows(const Tensor& x, const Tensor& w, const Tensor& b, double eps, const Tensor& y,

@@ -65,6 +65,13 @@ Tensor layer_norm(const Tensor& x, const IntList& normalized_shape, const Tensor
 Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight = Tensor(), const Tensor& bias = Tensor(),
                   double eps = 1e-5);
 
+// Recurrent cells' gates, fused (PyTorch's gate orders; formulas in kernels/rnn_math.h).
+// LSTM: gates [..., 4H] = x·W_ihᵀ + b_ih + h·W_hhᵀ + b_hh (i, f, g, o), c [..., H] →
+// (h', c'). GRU: x_gates, h_gates [..., 3H] = x·W_ihᵀ + b_ih and h·W_hhᵀ + b_hh (r, z, n),
+// h [..., H] → h'.
+std::tuple<Tensor, Tensor> lstm_cell_gates(const Tensor& gates, const Tensor& c);
+Tensor gru_cell_gates(const Tensor& x_gates, const Tensor& h_gates, const Tensor& h);
+
 // q [..., L, E], k [..., S, E], v [..., S, Ev]; a bool mask keeps True positions, a float
 // mask is added to the scores. dropout_p drops attention weights (training only: pass 0
 // in evaluation), drawn from `gen` or the default generator.

@@ -41,6 +41,14 @@ class CpuBackend final : public Backend {
   void adam_step(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v, const Tensor& max_v, double b1,
                  double b2, double eps, double step_size, double bc2_sqrt) override;
   void softmax_rows(const Tensor& in, const Tensor& out, bool log, int64_t causal_len) override;
+  bool lstm_cell(const Tensor& gates, const Tensor& c, const Tensor& h_out, const Tensor& c_out,
+                 const Tensor& act) override;
+  bool lstm_cell_backward(const Tensor& act, const Tensor& c, const Tensor& grad_h, const Tensor& grad_c_out,
+                          const Tensor& grad_gates, const Tensor& grad_c) override;
+  bool gru_cell(const Tensor& x_gates, const Tensor& h_gates, const Tensor& h, const Tensor& h_out,
+                const Tensor& act) override;
+  bool gru_cell_backward(const Tensor& act, const Tensor& h_gates, const Tensor& h, const Tensor& grad_h_out,
+                         const Tensor& grad_x_gates, const Tensor& grad_h_gates, const Tensor& grad_h) override;
   void softmax_rows_backward(const Tensor& y, const Tensor& g, const Tensor& grad_in, bool log) override;
   void layer_norm_rows(const Tensor& x, const Tensor& w, const Tensor& b, double eps, const Tensor& y,
                        const Tensor& mean, const Tensor& rstd) override;

@@ -6,7 +6,7 @@
 namespace anneal::cuda {
 
 // The Backend of one GPU. Each entry point is defined in the .cu file of its group
-// (elementwise, reduce, blas, rows, optim, index, conv, im2col, pool, channel, attention;
+// (elementwise, reduce, blas, rows, optim, index, conv, im2col, pool, channel, attention, rnn;
 // copy_across in cuda_backend.cu), makes its device current once, and receives tensors
 // whose shapes and dtypes the ops layer has already checked, as kernels/backend.h says.
 class CudaBackend final : public Backend {
@@ -44,6 +44,14 @@ class CudaBackend final : public Backend {
   void max_pool2d(const Tensor& in, const Tensor& out, const Tensor& idx, const Conv2dGeometry& geo) override;
   void max_pool2d_backward(const Tensor& gout, const Tensor& idx, const Tensor& gin) override;
   void softmax_rows(const Tensor& in, const Tensor& out, bool log, int64_t causal_len) override;
+  bool lstm_cell(const Tensor& gates, const Tensor& c, const Tensor& h_out, const Tensor& c_out,
+                 const Tensor& act) override;
+  bool lstm_cell_backward(const Tensor& act, const Tensor& c, const Tensor& grad_h, const Tensor& grad_c_out,
+                          const Tensor& grad_gates, const Tensor& grad_c) override;
+  bool gru_cell(const Tensor& x_gates, const Tensor& h_gates, const Tensor& h, const Tensor& h_out,
+                const Tensor& act) override;
+  bool gru_cell_backward(const Tensor& act, const Tensor& h_gates, const Tensor& h, const Tensor& grad_h_out,
+                         const Tensor& grad_x_gates, const Tensor& grad_h_gates, const Tensor& grad_h) override;
   bool cross_entropy_rows(const Tensor& logits, const Tensor& target, int64_t ignore_index, const Tensor& loss,
                           const Tensor& lse) override;
   bool cross_entropy_rows_backward(const Tensor& logits, const Tensor& target, const Tensor& lse,

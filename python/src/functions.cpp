@@ -321,6 +321,13 @@ void bind_functions(py::module_& m) {
         py::arg("negative_slope") = 0.01, GilRelease());
   F.def("softplus", [](const Tensor& x, double beta, double threshold) { return softplus(x, beta, threshold); },
         py::arg("input"), py::arg("beta") = 1.0, py::arg("threshold") = 20.0, GilRelease());
+  // the recurrent layers' fused gates (anneal.nn's RNN/LSTM/GRU and their cells use them)
+  F.def("lstm_cell_gates", [](const Tensor& gates, const Tensor& c) {
+    auto [h, cn] = lstm_cell_gates(gates, c);
+    return py::make_tuple(h, cn);
+  }, py::arg("gates"), py::arg("c"), "(h', c') of one LSTM step from its gates [.., 4H] (i, f, g, o) and c [.., H]");
+  F.def("gru_cell_gates", &gru_cell_gates, py::arg("x_gates"), py::arg("h_gates"), py::arg("h"), GilRelease(),
+        "h' of one GRU step from x·W_ihᵀ + b_ih and h·W_hhᵀ + b_hh [.., 3H] (r, z, n) and h [.., H]");
   F.def("scaled_dot_product_attention", [](const Tensor& q, const Tensor& k, const Tensor& v,
                                            std::optional<Tensor> mask, double dropout_p, bool is_causal) {
     py::gil_scoped_release release;

@@ -30,6 +30,9 @@ def gelu(input: anneal._C.Tensor, approximate: str = 'none') -> anneal._C.Tensor
 
 def group_norm(input: anneal._C.Tensor, num_groups: int, weight: Optional[anneal._C.Tensor] = None, bias: Optional[anneal._C.Tensor] = None, eps: float = 1e-05) -> anneal._C.Tensor: ...
 
+def gru_cell_gates(x_gates: anneal._C.Tensor, h_gates: anneal._C.Tensor, h: anneal._C.Tensor) -> anneal._C.Tensor:
+    """h' of one GRU step from x·W_ihᵀ + b_ih and h·W_hhᵀ + b_hh [.., 3H] (r, z, n) and h [.., H]"""
+
 def l1_loss(input: anneal._C.Tensor, target: anneal._C.Tensor, reduction: str = 'mean') -> anneal._C.Tensor: ...
 
 def layer_norm(input: anneal._C.Tensor, normalized_shape: object, weight: Optional[anneal._C.Tensor] = None, bias: Optional[anneal._C.Tensor] = None, eps: float = 1e-05) -> anneal._C.Tensor: ...
@@ -39,6 +42,9 @@ def leaky_relu(input: anneal._C.Tensor, negative_slope: float = 0.01) -> anneal.
 def linear(input: anneal._C.Tensor, weight: anneal._C.Tensor, bias: Optional[anneal._C.Tensor] = None) -> anneal._C.Tensor: ...
 
 def log_softmax(input: anneal._C.Tensor, dim: int) -> anneal._C.Tensor: ...
+
+def lstm_cell_gates(gates: anneal._C.Tensor, c: anneal._C.Tensor) -> tuple:
+    """(h', c') of one LSTM step from its gates [.., 4H] (i, f, g, o) and c [.., H]"""
 
 def max_pool2d(input: anneal._C.Tensor, kernel_size: int, stride: Optional[int] = None, padding: int = 0) -> anneal._C.Tensor: ...
 

@@ -62,18 +62,10 @@ class RNNBase(Module):
     def _cell(self, x_proj, h, c, w_hh, b_hh):
         """One step from the precomputed input projection x_proj = x W_ih^T + b_ih."""
         hh = F.linear(h, w_hh, b_hh)
-        if self.mode == "LSTM":
-            gi = x_proj + hh
-            i, f, g, o = _C.chunk(gi, 4, -1)
-            c = _C.sigmoid(f) * c + _C.sigmoid(i) * _C.tanh(g)
-            return _C.sigmoid(o) * _C.tanh(c), c
+        if self.mode == "LSTM":  # the gates in one fused op (forward and backward)
+            return _C.functional.lstm_cell_gates(x_proj + hh, c)
         if self.mode == "GRU":
-            xr, xz, xn = _C.chunk(x_proj, 3, -1)
-            hr, hz, hn = _C.chunk(hh, 3, -1)
-            r = _C.sigmoid(xr + hr)
-            z = _C.sigmoid(xz + hz)
-            n = _C.tanh(xn + r * hn)
-            return (1 - z) * n + z * h, None
+            return _C.functional.gru_cell_gates(x_proj, hh, h), None
         pre = x_proj + hh
         return (_C.tanh(pre) if self.mode == "RNN_TANH" else _C.relu(pre)), None
 
