@@ -69,29 +69,57 @@ class RNNBase(Module):
         pre = x_proj + hh
         return (_C.tanh(pre) if self.mode == "RNN_TANH" else _C.relu(pre)), None
 
-    def _run_direction(self, x, h, c, layer, reverse):
+    def _run_direction(self, x, h, c, layer, reverse, batch_sizes=None):
+        """One layer and direction over x [T, N, F]. With batch_sizes (a packed batch,
+        sequences sorted longest first) step t updates only its first batch_sizes[t] rows;
+        the others keep their state, so each sequence's final state is its last step's
+        (and a reversed pass starts each sequence at its own last step)."""
         suffix = f"_l{layer}" + ("_reverse" if reverse else "")
         w_ih, w_hh = getattr(self, "weight_ih" + suffix), getattr(self, "weight_hh" + suffix)
         b_ih = getattr(self, "bias_ih" + suffix) if self.bias else None
         b_hh = getattr(self, "bias_hh" + suffix) if self.bias else None
-        steps = x.shape[0]
+        steps, n = x.shape[0], x.shape[1]
         proj = F.linear(x, w_ih, b_ih)  # (T, N, gates): every step's input projection at once
         outs = [None] * steps
         order = range(steps - 1, -1, -1) if reverse else range(steps)
         for t in order:
-            h, c = self._cell(proj[t], h, c, w_hh, b_hh)
-            outs[t] = h
+            b = n if batch_sizes is None else batch_sizes[t]
+            if b == n:
+                h, c = self._cell(proj[t], h, c, w_hh, b_hh)
+                outs[t] = h
+                continue
+            h_b, c_b = self._cell(proj[t, :b], h[:b], None if c is None else c[:b], w_hh, b_hh)
+            outs[t] = _C.cat([h_b, _C.zeros(n - b, h.shape[1], dtype=h.dtype, device=str(h.device))], 0)
+            h = _C.cat([h_b, h[b:]], 0)
+            c = None if c is None else _C.cat([c_b, c[b:]], 0)
         out = _C.stack(outs, 0) if steps else _C.zeros(0, x.shape[1], self.hidden_size, dtype=x.dtype)
         return out, h, c
 
     def forward(self, input, hx=None):
-        if hasattr(input, "data") and type(input).__name__ == "PackedSequence":
-            raise NotImplementedError("PackedSequence inputs are not supported yet: pad the batch instead")
+        from anneal.nn.utils.rnn import PackedSequence, _padded_sorted
+        if isinstance(input, PackedSequence):
+            return self._forward_packed(input, hx, PackedSequence, _padded_sorted)
+        return self._forward(input, hx)
+
+    def _forward_packed(self, packed, hx, PackedSequence, padded_sorted):
+        sizes = [int(b) for b in packed.batch_sizes.tolist()]
+        x = padded_sorted(packed.data, sizes, len(sizes), 0.0)  # [T, B, F], longest first
+        order = packed.sorted_indices
+        if hx is not None and order is not None:  # the caller's states are in batch order
+            hx = tuple(h.index_select(1, order) for h in hx) if self.mode == "LSTM" else hx.index_select(1, order)
+        out, state = self._forward(x, hx, batch_sizes=sizes)
+        data = _C.cat([out[t, :b] for t, b in enumerate(sizes)], 0)
+        back = packed.unsorted_indices
+        if back is not None:
+            state = tuple(h.index_select(1, back) for h in state) if self.mode == "LSTM" else state.index_select(1, back)
+        return PackedSequence(data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices), state
+
+    def _forward(self, input, hx=None, batch_sizes=None):
         batched = input.dim() == 3
         if input.dim() not in (2, 3):
             raise ValueError(f"{type(self).__name__}: Expected input to be 2D or 3D, got {input.dim()}D instead")
         x = input if batched else input.unsqueeze(1)
-        if batched and self.batch_first:
+        if batched and self.batch_first and batch_sizes is None:
             x = x.transpose(0, 1)
         if x.shape[-1] != self.input_size:
             raise RuntimeError(f"input.size(-1) must be equal to input_size. Expected {self.input_size}, got "
@@ -118,7 +146,8 @@ class RNNBase(Module):
             outs = []
             for d in range(dirs):
                 k = layer * dirs + d
-                out, h, c = self._run_direction(layer_input, h0[k], c0[k] if c0 is not None else None, layer, d == 1)
+                out, h, c = self._run_direction(layer_input, h0[k], c0[k] if c0 is not None else None, layer, d == 1,
+                                                batch_sizes)
                 outs.append(out)
                 h_n.append(h)
                 c_n.append(c)
@@ -126,7 +155,7 @@ class RNNBase(Module):
             if self.dropout and self.training and layer < self.num_layers - 1:
                 layer_input = F.dropout(layer_input, self.dropout, True)
         output = layer_input
-        if batched and self.batch_first:
+        if batched and self.batch_first and batch_sizes is None:
             output = output.transpose(0, 1)
         hn = _C.stack(h_n, 0)
         if not batched:
