@@ -152,11 +152,13 @@ def test_reduce_lr_on_plateau_follows_torch():
 
 
 @pytest.mark.parametrize("history", [100, 2])
-def test_lbfgs_takes_torchs_steps(history):
+@pytest.mark.parametrize("line_search", [None, "strong_wolfe"])
+def test_lbfgs_takes_torchs_steps(history, line_search):
     a, t = pair(3)
     x = np.linspace(-1, 1, 20).reshape(5, 4)
-    oa = anneal.optim.LBFGS(a, lr=0.8, max_iter=7, history_size=history)
-    ot = torch.optim.LBFGS(t, lr=0.8, max_iter=7, history_size=history)
+    lr = 0.8 if line_search is None else 1.0
+    oa = anneal.optim.LBFGS(a, lr=lr, max_iter=7, history_size=history, line_search_fn=line_search)
+    ot = torch.optim.LBFGS(t, lr=lr, max_iter=7, history_size=history, line_search_fn=line_search)
 
     def closure(lib, ps, opt, xs):
         def f():
@@ -172,5 +174,30 @@ def test_lbfgs_takes_torchs_steps(history):
         assert la.item() == pytest.approx(lt.item(), rel=1e-9)
     for p, q in zip(a, t):
         np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-8, atol=1e-10)
-    with pytest.raises(NotImplementedError, match="strong_wolfe"):
-        anneal.optim.LBFGS(a, line_search_fn="strong_wolfe")
+    # the same number of closure calls (the line search's trial steps included)
+    assert oa.state["func_evals"] == ot.state[ot._params[0]]["func_evals"]
+    assert oa.state["n_iter"] == ot.state[ot._params[0]]["n_iter"]
+    with pytest.raises(RuntimeError, match="only 'strong_wolfe' is supported"):
+        anneal.optim.LBFGS(a, line_search_fn="backtracking")
+
+
+def test_lbfgs_strong_wolfe_on_rosenbrock_takes_torchs_steps():
+    # a curved valley: the line search brackets and zooms (more closure calls than steps)
+    res = {}
+    for lib in (torch, anneal):
+        x = lib.tensor([-1.5, 2.0], dtype=lib.float64).requires_grad_(True)
+        opt = lib.optim.LBFGS([x], lr=1, max_iter=30, line_search_fn="strong_wolfe", history_size=5)
+
+        def closure():
+            opt.zero_grad()
+            f = (1 - x[0]) ** 2 + 100 * (x[1] - x[0] ** 2) ** 2
+            f.backward()
+            return f
+        trace = [float(opt.step(closure)) for _ in range(3)]
+        st = opt.state if lib is anneal else opt.state[opt._params[0]]
+        res[lib.__name__] = (x.detach().numpy().copy(), trace, st["func_evals"], st["n_iter"])
+    (xa, ta, ea, na), (xt, tt, et, nt) = res["anneal"], res["torch"]
+    np.testing.assert_allclose(xa, xt, rtol=1e-10)
+    np.testing.assert_allclose(ta, tt, rtol=1e-8, atol=1e-9)  # (the losses reach ~1e-10)
+    assert (ea, na) == (et, nt) and ea > na
+    np.testing.assert_allclose(xa, [1.0, 1.0], atol=1e-4)
