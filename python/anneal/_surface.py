@@ -672,7 +672,42 @@ def mul(input, other, *, out=None):
     return input * other
 
 
+def _is_integral(v):
+    if isinstance(v, Tensor):
+        return not v.is_floating_point() and v.dtype != _C.bool
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+_EXACT_IN_FLOAT64 = 2 ** 53
+
+
+def _integer_division(input, other, rounding_mode):
+    """floor/trunc division of integers, in the integers' dtype (as PyTorch): computed in
+    float64, which is exact below 2^53 in magnitude; larger operands are refused rather
+    than rounded."""
+    a = input if isinstance(input, Tensor) else None
+    b = other if isinstance(other, Tensor) else None
+    # a Python int does not widen a tensor's dtype; two tensors promote
+    out_dtype = (a * 0 + b * 0).dtype if a is not None and b is not None else (a if a is not None else b).dtype
+    fa = a.double() if a is not None else float(input)
+    fb = b.double() if b is not None else float(other)
+    for v in (input, other):
+        big = (v.abs().max().item() if v.numel() else 0) if isinstance(v, Tensor) else abs(v)
+        if big >= _EXACT_IN_FLOAT64:
+            raise RuntimeError(f"div(rounding_mode='{rounding_mode}'): integer operands of magnitude {big} (at least "
+                               "2^53) are not supported yet")
+    if (b is not None and bool((b == 0).any())) or (b is None and other == 0):
+        raise ZeroDivisionError("ZeroDivisionError")  # (PyTorch's message for integer division by zero)
+    q = fa / fb
+    q = _C.floor(q) if rounding_mode == "floor" else _C.sign(q) * _C.floor(q.abs())
+    return q.to(out_dtype)
+
+
 def div(input, other, *, rounding_mode=None, out=None):
+    if rounding_mode not in (None, "floor", "trunc"):
+        raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found '{rounding_mode}'")
+    if rounding_mode is not None and _is_integral(input) and _is_integral(other):
+        return _integer_division(input, other, rounding_mode)
     q = input / other
     if rounding_mode == "floor":
         return _C.floor(q)

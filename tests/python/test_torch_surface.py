@@ -162,3 +162,61 @@ def test_pickle_and_deepcopy_keep_values_dtype_and_requires_grad():
         assert y.tolist() == x.tolist() and y.dtype == anneal.float64 and y.requires_grad and y is not x
     assert repr(anneal.float32) == "anneal.float32" and anneal.float64.is_floating_point
     assert not anneal.int64.is_floating_point and anneal.ones(1).type() == "anneal.FloatTensor"
+
+
+POOL_CASES = [  # kernel, stride, padding, dilation, ceil_mode
+    ((2, 3), (2, 1), (1, 1), 1, False), ((3, 2), (2, 3), (1, 0), 1, True), (3, 2, 1, 1, True), (2, (1, 2), 0, 1, False),
+    ((3, 3), (2, 2), (1, 1), (2, 1), False), (3, 3, 0, 1, True), (2, 2, 1, 1, True),
+]
+
+
+@pytest.mark.parametrize("kernel,stride,padding,dilation,ceil_mode", POOL_CASES)
+def test_max_pool2d_general_windows(kernel, stride, padding, dilation, ceil_mode):
+    x = make((2, 3, 7, 8))
+    check(lambda x: anneal.nn.functional.max_pool2d(x, kernel, stride, padding, dilation, ceil_mode),
+          lambda x: torch.nn.functional.max_pool2d(x, kernel, stride, padding, dilation, ceil_mode), x)
+    va, ia = anneal.nn.functional.max_pool2d(anneal.tensor(x), kernel, stride, padding, dilation, ceil_mode, True)
+    vt, it = torch.nn.functional.max_pool2d(torch.tensor(x), kernel, stride, padding, dilation, ceil_mode, True)
+    np.testing.assert_array_equal(va.numpy(), vt.numpy())
+    np.testing.assert_array_equal(ia.numpy(), it.numpy())
+
+
+@pytest.mark.parametrize("kernel,stride,padding,dilation,ceil_mode", [c for c in POOL_CASES if c[3] == 1])
+@pytest.mark.parametrize("count_include_pad", [True, False])
+@pytest.mark.parametrize("divisor_override", [None, 5])
+def test_avg_pool2d_general_windows(kernel, stride, padding, dilation, ceil_mode, count_include_pad,
+                                    divisor_override):
+    x = make((2, 3, 7, 8))
+    check(lambda x: anneal.nn.functional.avg_pool2d(x, kernel, stride, padding, ceil_mode, count_include_pad,
+                                                    divisor_override),
+          lambda x: torch.nn.functional.avg_pool2d(x, kernel, stride, padding, ceil_mode, count_include_pad,
+                                                   divisor_override), x)
+    m_a = anneal.nn.AvgPool2d(kernel, stride, padding, ceil_mode, count_include_pad, divisor_override)
+    m_t = torch.nn.AvgPool2d(kernel, stride, padding, ceil_mode, count_include_pad, divisor_override)
+    np.testing.assert_allclose(m_a(anneal.tensor(x[0])).numpy(), m_t(torch.tensor(x[0])).numpy(), rtol=1e-12)
+
+
+def test_pooling_arguments_pytorch_refuses():
+    x = anneal.zeros(1, 1, 6, 6)
+    with pytest.raises(RuntimeError, match="at most half"):
+        anneal.nn.functional.max_pool2d(x, (2, 3), 1, (2, 0))
+    with pytest.raises(RuntimeError, match="not zero"):
+        anneal.nn.functional.avg_pool2d(x, 2, divisor_override=0)
+
+
+@pytest.mark.parametrize("dtype", ["int64", "int32"])
+def test_integer_floor_and_trunc_division_stay_integers(dtype):
+    x = np.array([7, -7, 0, 5, -1, 2 ** 31 - 1 if dtype == "int32" else 2 ** 52 + 3], dtype=dtype)
+    y = np.array([3, 2, -4, -5, 3, 7], dtype=dtype)
+    a, b, t, u = anneal.tensor(x), anneal.tensor(y), torch.tensor(x), torch.tensor(y)
+    for got, want in ((a // b, t // u), (a % b, t % u), (a // 3, t // 3), (a % -3, t % -3),
+                      (anneal.div(a, b, rounding_mode="trunc"), torch.div(t, u, rounding_mode="trunc")),
+                      (a.div(4, rounding_mode="floor"), t.div(4, rounding_mode="floor"))):
+        assert str(got.dtype).split(".")[-1] == str(want.dtype).split(".")[-1]
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+    with pytest.raises(ZeroDivisionError):
+        a // anneal.zeros_like(a)
+    with pytest.raises(RuntimeError, match="2\\^53"):
+        anneal.tensor([2 ** 60]) // 3
+    with pytest.raises(ValueError, match="rounding_mode"):
+        anneal.div(a, b, rounding_mode="round")

@@ -368,27 +368,114 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
 
 
 def _pool_args(kernel_size, stride, padding, name):
+    """(kh, kw), (sh, sw), (ph, pw): PyTorch's int-or-pair forms; stride defaults to the kernel."""
     k = _pair(kernel_size, "kernel_size")
     s = k if stride is None or (not isinstance(stride, numbers.Integral) and len(stride) == 0) else _pair(stride)
     p = _pair(padding, "padding")
-    if k[0] != k[1] or s[0] != s[1] or p[0] != p[1]:
-        raise NotImplementedError(f"{name}: different kernel sizes, strides or paddings per dim ({k}, {s}, {p}) are "
-                                  "not supported yet")
-    return k[0], s[0], p[0]
+    return k, s, p
+
+
+def _pool_out(size, k, s, p, d, ceil_mode):
+    """PyTorch's pooling output length: with ceil_mode the last window may overhang, but it
+    must start inside the input or its left padding."""
+    span = size + 2 * p - d * (k - 1) - 1
+    n = (span + (s - 1 if ceil_mode else 0)) // s + 1
+    if ceil_mode and (n - 1) * s >= size + p:
+        n -= 1
+    return n
+
+
+def _window_taps(input, k, s, p, d, ceil_mode, fill, name):
+    """The pooling windows of a 4-d input as kh·kw strided views [N, C, OH, OW] (one per tap)
+    of the input padded with `fill`, and the output size: the general path of pooling with
+    per-dim kernel sizes, strides, paddings or dilations, written with ops (so gradients
+    are the core's)."""
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = k, s, p, d
+    if min(kh, kw, sh, sw, dh, dw) < 1 or min(ph, pw) < 0:
+        raise ValueError(f"{name}: kernel_size, stride and dilation must be positive and padding non-negative, got "
+                         f"{k}, {s}, {p}, {d}")
+    if ph > (dh * (kh - 1) + 1) // 2 or pw > (dw * (kw - 1) + 1) // 2:
+        raise RuntimeError(f"{name}: pad should be at most half of effective kernel size, but got pad={p}, "
+                           f"kernel_size={k} and dilation={d}")
+    H, W = input.shape[-2], input.shape[-1]
+    OH, OW = _pool_out(H, kh, sh, ph, dh, ceil_mode), _pool_out(W, kw, sw, pw, dw, ceil_mode)
+    if OH < 1 or OW < 1:
+        raise RuntimeError(f"{name}: the output size ({OH}x{OW}) is too small for input {tuple(input.shape)}")
+    extra_h = max(0, (OH - 1) * sh + dh * (kh - 1) + 1 - (H + 2 * ph))
+    extra_w = max(0, (OW - 1) * sw + dw * (kw - 1) + 1 - (W + 2 * pw))
+    x = input
+    if ph or pw or extra_h or extra_w:
+        x = _F.pad(input, (pw, pw + extra_w, ph, ph + extra_h), fill)
+    taps = [x[..., ki * dh: ki * dh + (OH - 1) * sh + 1: sh, kj * dw: kj * dw + (OW - 1) * sw + 1: sw]
+            for ki in range(kh) for kj in range(kw)]
+    return taps, OH, OW
+
+
+def _simple_pool(k, s, p, d=(1, 1)):
+    return k[0] == k[1] and s[0] == s[1] and p[0] == p[1] and d[0] == d[1]
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
     k, s, p = _pool_args(kernel_size, stride, padding, "max_pool2d")
-    if ceil_mode:
-        h, w = input.shape[-2:]
-        extra_h = (-(h + 2 * p - k) % s) if (h + 2 * p - k) % s else 0
-        extra_w = (-(w + 2 * p - k) % s) if (w + 2 * p - k) % s else 0
-        if extra_h or extra_w:
-            input = _F.pad(input, (0, extra_w, 0, extra_h), -math.inf)
-    if return_indices or _pair(dilation) != (1, 1):
-        out, idx = _F.max_pool2d_with_indices(input, k, s, p, _pair(dilation)[0])
+    d = _pair(dilation, "dilation")
+    # (ceil_mode too: padding the end and pooling would count indices in the padded plane)
+    if (ceil_mode or not _simple_pool(k, s, p, d)) and input.dim() in (3, 4):
+        return _max_pool2d_general(input, k, s, p, d, ceil_mode, return_indices)
+    k, s, p = k[0], s[0], p[0]
+    if return_indices or d != (1, 1):
+        out, idx = _F.max_pool2d_with_indices(input, k, s, p, d[0])
         return (out, idx) if return_indices else out
     return _F.max_pool2d(input, k, s, p)
+
+
+def _max_pool2d_general(input, k, s, p, d, ceil_mode, return_indices):
+    batched = input.dim() == 4
+    x = input if batched else input.unsqueeze(0)
+    taps, OH, OW = _window_taps(x, k, s, p, d, ceil_mode, -math.inf, "max_pool2d")
+    values, tap = _C.stack(taps, 2).max(2)
+    if not return_indices:
+        return values if batched else values.squeeze(0)
+    # flat positions in the H x W plane: the window's origin plus the winning tap's offset
+    W = x.shape[-1]
+    dev = str(x.device)
+    ki, kj = tap // k[1], tap % k[1]
+    rows = (anneal.arange(OH, dtype=anneal.int64, device=dev) * s[0] - p[0]).reshape(OH, 1)
+    cols = (anneal.arange(OW, dtype=anneal.int64, device=dev) * s[1] - p[1]).reshape(1, OW)
+    idx = (rows + ki * d[0]) * W + cols + kj * d[1]
+    return (values, idx) if batched else (values.squeeze(0), idx.squeeze(0))
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    k, s, p = _pool_args(kernel_size, stride, padding, "avg_pool2d")
+    if divisor_override is not None and divisor_override <= 0:
+        raise RuntimeError("avg_pool2d: divisor must be not zero")
+    simple = _simple_pool(k, s, p) and not ceil_mode and divisor_override is None and (p[0] == 0 or count_include_pad)
+    if simple or input.dim() not in (3, 4):
+        return _F.avg_pool2d(input, k[0], s[0], p[0])
+    batched = input.dim() == 4
+    x = input if batched else input.unsqueeze(0)
+    taps, OH, OW = _window_taps(x, k, s, p, (1, 1), ceil_mode, 0.0, "avg_pool2d")
+    total = taps[0]
+    for t in taps[1:]:
+        total = total + t
+    if divisor_override is not None:
+        out = total / float(divisor_override)
+    else:
+        # each window's divisor, PyTorch's rule: the padded extent it covers (clipped at the
+        # padding's end), or with count_include_pad=False only the input it covers
+        def counts(size, n, kk, ss, pp):
+            out = []
+            for o in range(n):
+                start = o * ss - pp
+                end = min(start + kk, size + pp)
+                out.append(float(end - start) if count_include_pad else float(min(end, size) - max(start, 0)))
+            return out
+        ch = counts(x.shape[-2], OH, k[0], s[0], p[0])
+        cw = counts(x.shape[-1], OW, k[1], s[1], p[1])
+        div = _C.tensor([[a * b for b in cw] for a in ch], dtype=x.dtype).to(str(x.device))
+        out = total / div
+    return out if batched else out.squeeze(0)
 
 
 def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
@@ -402,15 +489,6 @@ def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     cols = cols.reshape(n, c, k, -1)[..., ::s] if s > 1 else cols.reshape(n, c, k, -1)
     out = cols.max(2).values
     return out if input.dim() == 3 else out.squeeze(0)
-
-
-def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
-               divisor_override=None):
-    k, s, p = _pool_args(kernel_size, stride, padding, "avg_pool2d")
-    if ceil_mode or divisor_override is not None or (p and not count_include_pad):
-        raise NotImplementedError("avg_pool2d: ceil_mode, divisor_override and count_include_pad=False are not "
-                                  "supported yet")
-    return _F.avg_pool2d(input, k, s, p)
 
 
 def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
