@@ -220,3 +220,26 @@ def test_integer_floor_and_trunc_division_stay_integers(dtype):
         anneal.tensor([2 ** 60]) // 3
     with pytest.raises(ValueError, match="rounding_mode"):
         anneal.div(a, b, rounding_mode="round")
+
+
+@pytest.mark.parametrize("groups,stride,padding,output_padding,dilation", [
+    (2, 2, 1, 1, 1), (3, 1, 0, 0, 1), (2, (2, 3), (3, 1), (1, 0), 1), (1, 1, 2, 0, 1), (2, 2, 1, 1, 2), (1, 3, 0, 2, 1),
+])
+def test_conv_transpose2d_groups_and_large_padding(groups, stride, padding, output_padding, dilation):
+    # 6 input channels in `groups` groups, 2 output channels per group
+    x, w, b = make((2, 6, 5, 4)), make((6, 2, 3, 2)), make((2 * groups,))
+    check(lambda x, w, b: anneal.nn.functional.conv_transpose2d(x, w, b, stride, padding, output_padding, groups,
+                                                                dilation),
+          lambda x, w, b: torch.nn.functional.conv_transpose2d(x, w, b, stride, padding, output_padding, groups,
+                                                               dilation), x, w, b)
+
+
+def test_conv_transpose_layers_with_groups_load_pytorch_weights():
+    for tcls, acls, shape in ((torch.nn.ConvTranspose2d, anneal.nn.ConvTranspose2d, (2, 4, 5, 5)),
+                              (torch.nn.ConvTranspose1d, anneal.nn.ConvTranspose1d, (2, 4, 7))):
+        tm = tcls(4, 6, 3, stride=2, padding=1, output_padding=1, groups=2).double()
+        am = acls(4, 6, 3, stride=2, padding=1, output_padding=1, groups=2).double()
+        am.load_state_dict({k: anneal.tensor(v.detach().numpy()) for k, v in tm.state_dict().items()})
+        x = make(shape)
+        np.testing.assert_allclose(am(anneal.tensor(x)).detach().numpy(), tm(torch.tensor(x)).detach().numpy(),
+                                   rtol=1e-10, atol=1e-12)

@@ -336,25 +336,34 @@ def _dilate(x, stride):
 
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
     """The gradient of conv2d with respect to its input, as a convolution: the input
-    dilated by the stride, padded by dilation*(k-1)-padding, convolved with the flipped,
-    transposed kernel."""
-    if groups != 1:
-        raise NotImplementedError("conv_transpose2d: groups > 1 is not supported yet")
+    dilated by the stride, padded by dilation*(k-1)-padding (cropped where that is
+    negative), convolved with the flipped, transposed kernel of each group."""
     stride, padding = _pair(stride, "stride"), _pair(padding, "padding")
     output_padding, dilation = _pair(output_padding, "output_padding"), _pair(dilation, "dilation")
-    batched = input.dim() == 4
-    x = input if batched else input.unsqueeze(0)
-    kh, kw = weight.shape[2], weight.shape[3]
-    w = anneal.flip(weight, [2, 3]).transpose(0, 1)
-    xd = _dilate(x, stride)
-    ph = dilation[0] * (kh - 1) - padding[0]
-    pw = dilation[1] * (kw - 1) - padding[1]
-    if ph < 0 or pw < 0:
-        raise NotImplementedError("conv_transpose2d: padding larger than dilation * (kernel_size - 1)")
-    xd = _F.pad(xd, (pw, pw + output_padding[1], ph, ph + output_padding[0]))
     if dilation[0] != dilation[1]:
         raise NotImplementedError("conv_transpose2d: different dilations per dim are not supported yet")
-    out = _F.conv2d(xd, w, bias, 1, 0, dilation[0], 1)
+    batched = input.dim() == 4
+    x = input if batched else input.unsqueeze(0)
+    if groups < 1 or weight.shape[0] % groups or x.shape[1] != weight.shape[0]:
+        raise RuntimeError(f"conv_transpose2d: weight {tuple(weight.shape)} (in_channels first) does not fit input "
+                           f"{tuple(x.shape)} with groups={groups}")
+    for op_, s_, d_ in zip(output_padding, stride, dilation):
+        if op_ >= s_ and op_ >= d_:
+            raise RuntimeError("conv_transpose2d: output padding must be smaller than either stride or dilation, but "
+                               f"got output_padding={output_padding}, stride={stride}, dilation={dilation}")
+    cin, cout_g, kh, kw = weight.shape
+    # [Cin, Cout/g, kh, kw] -> per group transposed and flipped: [Cout, Cin/g, kh, kw]
+    w = anneal.flip(weight, [2, 3]).reshape(groups, cin // groups, cout_g, kh, kw).transpose(1, 2)
+    w = w.reshape(groups * cout_g, cin // groups, kh, kw)
+    xd = _dilate(x, stride)
+    pads = [dilation[1] * (kw - 1) - padding[1], dilation[1] * (kw - 1) - padding[1] + output_padding[1],
+            dilation[0] * (kh - 1) - padding[0], dilation[0] * (kh - 1) - padding[0] + output_padding[0]]
+    if any(pads):
+        xd = _F.pad(xd, tuple(max(0, q) for q in pads))
+    out = _F.conv2d(xd, w, bias, 1, 0, dilation[0], groups)
+    left, right, top, bottom = (max(0, -q) for q in pads)  # padding beyond the kernel's reach crops the output
+    if left or right or top or bottom:
+        out = out[..., top:out.shape[-2] - bottom, left:out.shape[-1] - right]
     return out if batched else out.squeeze(0)
 
 
