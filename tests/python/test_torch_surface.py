@@ -243,3 +243,24 @@ def test_conv_transpose_layers_with_groups_load_pytorch_weights():
         x = make(shape)
         np.testing.assert_allclose(am(anneal.tensor(x)).detach().numpy(), tm(torch.tensor(x)).detach().numpy(),
                                    rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("equation,shapes", [
+    ("...ij,...jk->...ik", [(5, 2, 3), (5, 3, 4)]), ("bij,bjk", [(2, 3, 4), (2, 4, 5)]), ("ij,jk,kl->il", [(2, 3), (3, 4), (4, 5)]),
+    ("...i,i", [(2, 3, 4), (4,)]), ("bhqd,bhkd->bhqk", [(2, 1, 3, 4), (2, 3, 5, 4)]), ("i,j,k->ijk", [(2,), (3,), (4,)]),
+    ("ab...,b->...a", [(2, 3, 4, 5), (3,)]), ("ij,ij->", [(3, 4), (3, 4)]), ("ijk,ik->j", [(2, 3, 4), (2, 4)]),
+])
+def test_einsum_general(equation, shapes):
+    arrays = [make(s) for s in shapes]
+    check(lambda *xs: anneal.einsum(equation, *xs), lambda *xs: torch.einsum(equation, *xs), *arrays)
+
+
+def test_einsum_errors():
+    with pytest.raises(ValueError, match="number of subscripts"):
+        anneal.einsum("ij,jk->ik", anneal.ones(2, 3), anneal.ones(3))
+    with pytest.raises(ValueError, match="does not appear"):
+        anneal.einsum("ij->z", anneal.ones(2, 3))
+    with pytest.raises(RuntimeError, match="broadcast"):
+        anneal.einsum("ij,ij->i", anneal.ones(2, 3), anneal.ones(2, 4))
+    with pytest.raises(NotImplementedError, match="diagonal"):
+        anneal.einsum("ii->i", anneal.ones(3, 3))
