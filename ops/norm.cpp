@@ -34,6 +34,16 @@ static Tensor batch_norm_train_composite(const Tensor& x, const Tensor& weight, 
   return y;
 }
 
+// Each channel's first value of a contiguous [N, C, L] view, float64 [C] (undefined when
+// the view is empty): the shift of a first pass over the channel, so the float32 partial
+// sums add small differences x − x₀ and a mean far from zero keeps its digits (summing raw
+// values near 100 lost 1e-4 of x̂ at mean/std = 1000).
+static Tensor channel_first_values(const Tensor& x3) {
+  if (x3.numel() == 0) return Tensor();
+  NoGradGuard ng;
+  return contiguous_raw(x3.select(0, 0).select(1, 0)).to(DType::Float64);
+}
+
 // Batch norm in training mode with two passes over the activations forward (per-channel
 // sums, then one affine map) and two backward, instead of the ~7 + ~12 of the composite.
 // The backward is the fused kernels when no graph is being built, and the same formula
@@ -47,11 +57,12 @@ static Tensor batch_norm_train_fused(const Tensor& x, const Tensor& running_mean
   Tensor x3 = make_view(xc, {N, C, L}, {C * L, L, 1}, xc.storage_offset());
   const TensorOptions f64(DType::Float64, x.device());
   Tensor sum_x = empty_on({C}, DType::Float64, x.device()), unused = empty_on({C}, DType::Float64, x.device());
-  be.channel_sums(x3, Tensor(), x3, Tensor(), sum_x, unused);
+  const Tensor x0 = channel_first_values(x3);
+  be.channel_sums(x3, x0, x3, Tensor(), sum_x, unused);  // Σ (x − x₀)
   Tensor mu, var, invstd, scale, shift;
   {
     NoGradGuard ng;
-    mu = sum_x / n;
+    mu = x0.defined() ? x0 + sum_x / n : sum_x / n;
     Tensor sq = empty_on({C}, DType::Float64, x.device());
     be.channel_sums(x3, mu, x3, mu, unused, sq);  // Σ (x − μ)²
     var = clamp(sq / n, 0.0, std::nullopt);
@@ -85,6 +96,8 @@ static Tensor batch_norm_train_fused(const Tensor& x, const Tensor& running_mean
              Tensor g3 = make_view(gcont, {N, C, L}, {C * L, L, 1}, gcont.storage_offset());
              Tensor xc = make_view(xcont, {N, C, L}, {C * L, L, 1}, xcont.storage_offset());
              Tensor sg = empty_on({C}, DType::Float64, xin.device()), sgx = empty_on({C}, DType::Float64, xin.device());
+             // (g stays unshifted: Σ (g − g₀)·(x − μ) equals Σ g·(x − μ) only in exact
+             // arithmetic, and a large g₀ makes its products cancel)
              be.channel_sums(g3, Tensor(), xc, mu, sg, sgx);  // Σg, Σ g·(x − μ)
              Tensor gamma = has_w ? w.detach().to(DType::Float64) : ones({C}, TensorOptions(DType::Float64, xin.device()));
              Tensor sgxhat = sgx * invstd;  // Σ g·x̂
