@@ -69,6 +69,16 @@ ANNEAL_SIMD_CLONES void max_pool_row_2x2(const float* r0, const float* r1, int64
   }
 }
 
+// The masks of a step of up to 16 outputs (n of them) over 2n input columns: `keep` for
+// the outputs, `lo` and `hi` for the two 16-float halves of each input row.
+struct PairMasks {
+  __mmask16 keep, lo, hi;
+  explicit PairMasks(int64_t n)
+      : keep(__mmask16((1u << n) - 1)),
+        lo(__mmask16(n >= 8 ? 0xffff : (1u << (2 * n)) - 1)),
+        hi(__mmask16(n <= 8 ? 0 : (1u << (2 * (n - 8))) - 1)) {}
+};
+
 // The same row with AVX-512, 16 outputs per step: the even and odd columns of both input
 // rows are split out with two-source permutes, the window's argmax is kept as its offset
 // (0, 1, W, W + 1) in 32-bit lanes and widened to the int64 indices at the store. (The
@@ -84,10 +94,8 @@ __attribute__((target("avx512f"))) void max_pool_row_2x2_avx512(const float* r0,
   const __m512i one = _mm512_set1_epi32(1), w0 = _mm512_set1_epi32(int(W)), w1 = _mm512_set1_epi32(int(W + 1));
   for (int64_t ow = 0; ow < OW; ow += 16) {
     // a short row (28 columns: 14 outputs) or the row's end: masked loads and stores
-    const int64_t n = std::min<int64_t>(16, OW - ow);
-    const __mmask16 lo = __mmask16(n >= 8 ? 0xffff : (1u << (2 * n)) - 1);
-    const __mmask16 hi = __mmask16(n <= 8 ? 0 : (1u << (2 * (n - 8))) - 1);
-    const __mmask16 keep = __mmask16((1u << n) - 1);
+    const PairMasks mk(std::min<int64_t>(16, OW - ow));
+    const __mmask16 lo = mk.lo, hi = mk.hi, keep = mk.keep;
     const __m512 a0 = _mm512_maskz_loadu_ps(lo, r0 + 2 * ow), a1 = _mm512_maskz_loadu_ps(hi, r0 + 2 * ow + 16);
     const __m512 b0 = _mm512_maskz_loadu_ps(lo, r1 + 2 * ow), b1 = _mm512_maskz_loadu_ps(hi, r1 + 2 * ow + 16);
     const __m512 a = _mm512_permutex2var_ps(a0, even, a1), b = _mm512_permutex2var_ps(a0, odd, a1);
@@ -133,10 +141,8 @@ __attribute__((target("avx512f"))) bool max_pool_backward_plane_2x2_avx512(const
     float* row0 = gi + 2 * oh * W;
     float* row1 = row0 + W;
     for (int64_t ow = 0; ow < OW; ow += 16) {
-      const int64_t n = std::min<int64_t>(16, OW - ow);
-      const __mmask16 keep = __mmask16((1u << n) - 1);
-      const __mmask16 lo = __mmask16(n >= 8 ? 0xffff : (1u << (2 * n)) - 1);
-      const __mmask16 hi = __mmask16(n <= 8 ? 0 : (1u << (2 * (n - 8))) - 1);
+      const PairMasks mk(std::min<int64_t>(16, OW - ow));
+      const __mmask16 lo = mk.lo, hi = mk.hi, keep = mk.keep;
       const int64_t q = oh * OW + ow;
       const __m512i base = _mm512_set1_epi64(2 * oh * W + 2 * ow);
       const __m256i i0 = _mm512_cvtepi64_epi32(_mm512_sub_epi64(_mm512_maskz_loadu_epi64(__mmask8(keep), idx + q), base));

@@ -15,6 +15,12 @@ from .module import Module, Parameter
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
 
+def _rnn_utils():
+    """anneal.nn.utils.rnn (imported on first use: it imports anneal.nn itself)."""
+    from anneal.nn.utils import rnn
+    return rnn
+
+
 class RNNBase(Module):
     def __init__(self, mode, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
                  bidirectional=False, proj_size=0, device=None, dtype=None):
@@ -96,14 +102,14 @@ class RNNBase(Module):
         return out, h, c
 
     def forward(self, input, hx=None):
-        from anneal.nn.utils.rnn import PackedSequence, _padded_sorted
-        if isinstance(input, PackedSequence):
-            return self._forward_packed(input, hx, PackedSequence, _padded_sorted)
+        if isinstance(input, _rnn_utils().PackedSequence):
+            return self._forward_packed(input, hx)
         return self._forward(input, hx)
 
-    def _forward_packed(self, packed, hx, PackedSequence, padded_sorted):
+    def _forward_packed(self, packed, hx):
+        utils = _rnn_utils()
         sizes = [int(b) for b in packed.batch_sizes.tolist()]
-        x = padded_sorted(packed.data, sizes, len(sizes), 0.0)  # [T, B, F], longest first
+        x = utils._padded_sorted(packed.data, sizes, len(sizes), 0.0)  # [T, B, F], longest first
         order = packed.sorted_indices
         if hx is not None and order is not None:  # the caller's states are in batch order
             hx = tuple(h.index_select(1, order) for h in hx) if self.mode == "LSTM" else hx.index_select(1, order)
@@ -112,7 +118,7 @@ class RNNBase(Module):
         back = packed.unsorted_indices
         if back is not None:
             state = tuple(h.index_select(1, back) for h in state) if self.mode == "LSTM" else state.index_select(1, back)
-        return PackedSequence(data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices), state
+        return utils.PackedSequence(data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices), state
 
     def _forward(self, input, hx=None, batch_sizes=None):
         batched = input.dim() == 3
